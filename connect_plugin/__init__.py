@@ -1,0 +1,1 @@
+"""Amazon Connect telephony communication plugin for ID Contact."""

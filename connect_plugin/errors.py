@@ -1,0 +1,103 @@
+"""The few kinds of error the plugin raises, each mapped once to an HTTP status.
+
+Every error renders as ``{"error": <word>}`` plus, where it helps the caller,
+``"detail"``.  A detail names *what* is wrong (a field, a kind of token
+failure) and never echoes a token, a code, an attribute value or key
+material: callers and logs see these strings.
+"""
+
+from __future__ import annotations
+
+
+class PluginError(Exception):
+    """Base of every error that reaches a caller as a JSON error body."""
+
+    status: int = 500
+    word: str = "InternalServerError"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail or self.word)
+        self.detail = detail
+
+    def body(self) -> dict[str, str]:
+        """The JSON error body for this error."""
+        out = {"error": self.word}
+        if self.detail:
+            out["detail"] = self.detail
+        return out
+
+
+class BadRequest(PluginError):
+    """The request is malformed: bad JSON, a missing or mistyped field, a bad token."""
+
+    status = 400
+    word = "BadRequest"
+
+
+class InvalidToken(BadRequest):
+    """An auth-result token was refused.
+
+    ``reason`` is a short machine-readable kind (``expired``, ``bad_signature``,
+    ``cannot_decrypt``, ``malformed``, ``unsupported``, ``too_large``,
+    ``bad_claims``); the detail is a human sentence.  Neither ever contains
+    any part of the token.
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"invalid auth_result token ({reason}): {detail}")
+        self.reason = reason
+
+
+class NotFound(PluginError):
+    """No session matches (unknown code or contact id, or already used)."""
+
+    status = 404
+    word = "NotFound"
+
+    def body(self) -> dict[str, str]:
+        # The reference answers a bare {"error": "NotFound"}; so do we.
+        return {"error": self.word}
+
+
+class Unauthorized(PluginError):
+    """A protected endpoint was called without the configured bearer token."""
+
+    status = 401
+    word = "Unauthorized"
+
+
+class PayloadTooLarge(PluginError):
+    """The request body is over the configured limit."""
+
+    status = 413
+    word = "PayloadTooLarge"
+
+
+class StoreUnavailable(PluginError):
+    """The session store does not answer (database down, timed out)."""
+
+    status = 503
+    word = "StoreUnavailable"
+
+
+class CodesExhausted(PluginError):
+    """No free DTMF code was found within the bounded number of attempts."""
+
+    status = 503
+    word = "CodesExhausted"
+
+
+class CodeTaken(Exception):
+    """Raised by a store when a new session's DTMF or result code is already in use.
+
+    Not an HTTP error: the flow service catches it and retries with new codes.
+    """
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message names the key, never its value."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem

@@ -1,0 +1,82 @@
+"""Plain data passed between the flow service, the store and the token module."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: The two statuses of an authentication result, in the ecosystem's spelling.
+STATUS_SUCCESS = "succes"
+STATUS_FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    """A verified authentication result: what the agent is shown.
+
+    ``attributes`` is ``None`` when the token carried none (a failed
+    authentication); ``session_url`` is where the authentication plugin wants
+    session feedback, if anywhere.  The repr hides attribute values, so a
+    result that ends up in a log line or traceback leaks no personal data.
+    """
+
+    status: str
+    attributes: dict[str, str] | None = None
+    session_url: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form used by ``/session_info`` (absent fields left out)."""
+        out: dict[str, Any] = {"status": self.status}
+        if self.attributes is not None:
+            out["attributes"] = dict(self.attributes)
+        if self.session_url is not None:
+            out["session_url"] = self.session_url
+        return out
+
+    def __repr__(self) -> str:
+        keys = sorted(self.attributes) if self.attributes is not None else None
+        has_url = self.session_url is not None
+        return f"AuthResult(status={self.status!r}, attribute_keys={keys!r}, session_url={'<set>' if has_url else None})"
+
+
+@dataclass(frozen=True)
+class NewSession:
+    """What the flow service asks a store to create.
+
+    ``auth_result`` is the JWE exactly as received (already verified), when the
+    core sent the result inline with ``start_communication``.
+    """
+
+    dtmf: str
+    result_code: str
+    purpose: str
+    auth_result: str | None = None
+
+    def __repr__(self) -> str:
+        return f"NewSession(purpose={self.purpose!r}, has_result={self.auth_result is not None})"
+
+
+@dataclass(frozen=True)
+class StoredSession:
+    """A session as read back from a store for the agent's display.
+
+    ``auth_result`` is the stored JWE (never decrypted by the store).
+    """
+
+    purpose: str
+    auth_result: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """What ``/session_info`` answers for a linked call."""
+
+    purpose: str
+    auth_result: AuthResult | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form: ``{"purpose": ..., "auth_result": {...} | null}``."""
+        return {
+            "purpose": self.purpose,
+            "auth_result": self.auth_result.to_json() if self.auth_result else None,
+        }
