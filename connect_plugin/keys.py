@@ -2,52 +2,88 @@
 
 A key's ``kind`` is the configured type; it alone decides which JOSE algorithms
 the token module accepts with it.  Key objects never show material in a repr
-or an error message.
+or an error message, and errors never quote the PEM they were given.
+
+Accepted forms: RSA private keys as PKCS#8 (``BEGIN PRIVATE KEY``) or PKCS#1
+(``BEGIN RSA PRIVATE KEY``); EC P-256 private keys as PKCS#8 or SEC1
+(``BEGIN EC PRIVATE KEY``); public keys as SPKI (``BEGIN PUBLIC KEY``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from Crypto.PublicKey import ECC, RSA
+from cryptography.hazmat.primitives import serialization
 
 MIN_RSA_BITS = 2048
+MAX_RSA_BITS = 16384  # bigger keys only make every token read slow
+KINDS = ("RSA", "EC")
+P256_NAMES = ("NIST P-256", "p256", "P-256", "prime256v1", "secp256r1")
 
 
 class KeyLoadError(ValueError):
     """A key could not be loaded; the message says why without quoting the key."""
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, eq=False)
 class PublicKey:
-    """A public key: ``kind`` is ``"RSA"`` or ``"EC"`` (P-256)."""
+    """A public key: ``kind`` is ``"RSA"`` or ``"EC"`` (P-256); ``key`` a pycryptodome key."""
 
     kind: str
-    key: Any = field(compare=False)
+    key: Any
 
     @property
     def pem(self) -> str:
         """SPKI PEM, for libraries that take PEM."""
-        return self.key.export_key(format="PEM")
+        return _as_str(self.key.export_key(format="PEM"))
+
+    @cached_property
+    def crypto_key(self) -> Any:
+        """The same key as a ``cryptography`` object (what PyJWT verifies with), built once."""
+        return serialization.load_der_public_key(self.key.export_key(format="DER"))
+
+    @cached_property
+    def _identity(self) -> tuple[str, bytes]:
+        return self.kind, self.key.export_key(format="DER")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PublicKey):
+            return NotImplemented
+        return self._identity == other._identity
+
+    def __hash__(self) -> int:
+        return hash(self._identity)
 
     def __repr__(self) -> str:
         return f"PublicKey({self.kind}, {_describe(self.key)})"
 
+    __str__ = __repr__
 
-@dataclass(frozen=True, repr=False)
+
+@dataclass(frozen=True, repr=False, eq=False)
 class PrivateKey:
-    """A private key: ``kind`` is ``"RSA"`` or ``"EC"`` (P-256)."""
+    """A private key: ``kind`` is ``"RSA"`` or ``"EC"`` (P-256); ``key`` a pycryptodome key.
+
+    Equality is by identity: private keys are not compared or hashed by value.
+    """
 
     kind: str
-    key: Any = field(compare=False)
+    key: Any
 
     @property
     def pem(self) -> str:
         """PKCS#8 PEM, for libraries that take PEM."""
         if self.kind == "RSA":
-            return self.key.export_key(format="PEM", pkcs=8).decode()
-        return self.key.export_key(format="PEM", use_pkcs8=True)
+            return _as_str(self.key.export_key(format="PEM", pkcs=8))
+        return _as_str(self.key.export_key(format="PEM", use_pkcs8=True))
+
+    @cached_property
+    def crypto_key(self) -> Any:
+        """The same key as a ``cryptography`` object (what PyJWT signs with), built once."""
+        return serialization.load_pem_private_key(self.pem.encode(), password=None)
 
     def public(self) -> PublicKey:
         """The matching public key."""
@@ -57,6 +93,10 @@ class PrivateKey:
         return f"PrivateKey({self.kind}, {_describe(self.key)})"
 
     __str__ = __repr__
+
+
+def _as_str(pem: str | bytes) -> str:
+    return pem.decode("ascii") if isinstance(pem, bytes) else pem
 
 
 def _describe(key: Any) -> str:
@@ -81,20 +121,32 @@ def load_public_key(kind: str, pem: str) -> PublicKey:
     return PublicKey(kind, key)
 
 
+def guess_kind(pem: str) -> str:
+    """``"RSA"`` or ``"EC"``: the kind of key a PEM block holds (for tools that are not told)."""
+    for kind in KINDS:
+        try:
+            _import(kind, pem)
+        except KeyLoadError:
+            continue
+        return kind
+    raise KeyLoadError("not an RSA or EC P-256 key in PEM form")
+
+
 def _import(kind: str, pem: str) -> Any:
-    if "-----BEGIN" not in pem:
+    # The kind is checked before anything else so that no message ever repeats
+    # a value that is not one of ours.
+    if kind not in KINDS:
+        raise KeyLoadError('type must be "RSA" or "EC"')
+    if not isinstance(pem, str) or "-----BEGIN" not in pem:
         raise KeyLoadError("not a PEM block")
+    if "ENCRYPTED" in pem:
+        raise KeyLoadError("passphrase-protected keys are not supported")
     try:
-        if kind == "RSA":
-            key = RSA.import_key(pem)
-        elif kind == "EC":
-            key = ECC.import_key(pem)
-        else:
-            raise KeyLoadError('type must be "RSA" or "EC"')
+        key = RSA.import_key(pem) if kind == "RSA" else ECC.import_key(pem)
     except (ValueError, IndexError, TypeError):
         raise KeyLoadError(f"not a valid {kind} key in PEM form") from None
-    if kind == "RSA" and key.size_in_bits() < MIN_RSA_BITS:
-        raise KeyLoadError(f"RSA key shorter than {MIN_RSA_BITS} bits")
-    if kind == "EC" and key.curve not in ("NIST P-256", "p256", "P-256", "prime256v1", "secp256r1"):
+    if kind == "RSA" and not MIN_RSA_BITS <= key.size_in_bits() <= MAX_RSA_BITS:
+        raise KeyLoadError(f"RSA key must have {MIN_RSA_BITS} to {MAX_RSA_BITS} bits")
+    if kind == "EC" and key.curve not in P256_NAMES:
         raise KeyLoadError("EC key must be on curve P-256")
     return key
