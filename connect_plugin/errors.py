@@ -19,6 +19,10 @@ class PluginError(Exception):
         super().__init__(detail or self.word)
         self.detail = detail
 
+    def headers(self) -> dict[str, str]:
+        """Extra response headers this error calls for."""
+        return {}
+
     def body(self) -> dict[str, str]:
         """The JSON error body for this error."""
         out = {"error": self.word}
@@ -64,6 +68,9 @@ class Unauthorized(PluginError):
 
     status = 401
     word = "Unauthorized"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="connect-plugin"'}
 
 
 class PayloadTooLarge(PluginError):

@@ -43,12 +43,13 @@ class AuthResult:
 class NewSession:
     """What the flow service asks a store to create.
 
-    ``auth_result`` is the JWE exactly as received (already verified), when the
-    core sent the result inline with ``start_communication``.
+    ``result_key`` is the SHA-256 of the result code (stores never see the code
+    itself); ``auth_result`` is the JWE exactly as received (already verified),
+    when the core sent the result inline with ``start_communication``.
     """
 
     dtmf: str
-    result_code: str
+    result_key: str
     purpose: str
     auth_result: str | None = None
 

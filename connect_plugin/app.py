@@ -1,0 +1,110 @@
+"""Wiring: the Tornado application, and the running plugin around it.
+
+``make_app`` maps routes to handlers.  ``Runtime`` owns everything with a life
+cycle: the parts from the plugins, the HTTP server, the periodic cleanup on
+the event loop, and a graceful stop (in-flight requests finish, then the store
+closes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import Any
+
+import pluggy
+from tornado import web
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+
+from . import handlers as h
+from .config import Settings
+from .plugins import Parts, build_parts, make_manager
+from .service import FlowService
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE = 10.0  # seconds in-flight requests get to finish on SIGTERM
+
+
+def make_app(service: FlowService, **extra: Any) -> web.Application:
+    """The Tornado application serving the protocol's endpoints for ``service``."""
+    routes = [
+        (r"/start_communication", h.StartHandler),
+        (rf"/session_result/{h.PATH_ID}", h.ResultHandler),
+        (r"/link_phone", h.LinkHandler),
+        (rf"/session_info/{h.PATH_ID}", h.InfoHandler),
+        (r"/clean_db", h.CleanHandler),
+        (r"/health", h.HealthHandler),
+    ]
+    return web.Application(
+        routes,
+        service=service,
+        default_handler_class=h.FallbackHandler,
+        log_function=h.log_request,
+        in_flight=h.InFlight(),
+        closing=False,
+        **extra,
+    )
+
+
+class Runtime:
+    """One running plugin: parts, HTTP server and housekeeping, started and stopped together."""
+
+    def __init__(self, settings: Settings, pm: pluggy.PluginManager | None = None) -> None:
+        self.settings = settings
+        self.pm = pm or make_manager()
+        self.parts: Parts = build_parts(settings, self.pm)
+        self.service = FlowService(
+            settings, self.parts.store, self.parts.code_generator, self.parts.translator, self.parts.notifier
+        )
+        self.app = make_app(self.service)
+        self.server: HTTPServer | None = None
+        self.port: int | None = None
+        self._cleanup_task: asyncio.Task[None] | None = None
+
+    async def start(self, sockets: list[socket.socket] | None = None) -> None:
+        """Open the store and notifier, listen, and schedule cleanup."""
+        await self.parts.store.open()
+        await self.parts.notifier.start()
+        self.server = HTTPServer(
+            self.app,
+            max_body_size=4 * self.settings.max_body_size,
+            idle_connection_timeout=self.settings.keep_alive or None,
+            xheaders=True,
+        )
+        if sockets is None:
+            sockets = bind_sockets(self.settings.port, self.settings.address)
+        self.server.add_sockets(sockets)
+        self.port = sockets[0].getsockname()[1]
+        self._cleanup_task = asyncio.create_task(self._cleanup_loop())
+        log.info("listening on http://%s:%d", self.settings.address, self.port)
+
+    async def _cleanup_loop(self) -> None:
+        """Delete idle sessions every ``cleanup_interval`` seconds, on this event loop."""
+        while True:
+            try:
+                await self.service.cleanup()
+            except Exception as error:  # keep the loop alive through store outages
+                log.warning("periodic cleanup failed: %s", type(error).__name__)
+            await asyncio.sleep(self.settings.cleanup_interval)
+
+    async def stop(self, grace: float = SHUTDOWN_GRACE) -> None:
+        """Stop accepting, let in-flight requests finish (up to ``grace`` s), close the parts."""
+        if self._cleanup_task is not None:
+            self._cleanup_task.cancel()
+        if self.server is not None:
+            self.server.stop()
+            self.app.settings["closing"] = True
+            await self.parts.notifier.close()  # long-lived requests end now
+            try:
+                await asyncio.wait_for(self._drain(), grace)
+            except TimeoutError:
+                log.warning("requests still running after %.0fs; closing them", grace)
+            await self.server.close_all_connections()
+        await self.parts.store.close()
+
+    async def _drain(self) -> None:
+        in_flight: h.InFlight = self.app.settings["in_flight"]
+        await in_flight.idle()

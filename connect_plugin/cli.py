@@ -1,0 +1,142 @@
+"""``connect-plugin``: serve | migrate | cleanup | token.
+
+Thin: parse arguments, load settings, call into ``app``/``migrate``/``service``.
+A bad setting ends the program with one line on stderr naming the key, and
+exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+
+from . import migrate
+from .config import Settings, load_settings
+from .errors import ConfigError
+from .stores.engine import is_sqlite, sqlite_path
+
+log = logging.getLogger("connect_plugin")
+
+EXIT_CONFIG = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``connect-plugin`` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_CONFIG
+    try:
+        return args.func(args)
+    except ConfigError as error:
+        print(f"connect-plugin: configuration error: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="connect-plugin",
+        description="Amazon Connect telephony communication plugin for ID Contact.",
+    )
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _command(sub, "serve", "run the HTTP service (migrates an embedded SQLite database first)", _serve)
+    _command(sub, "migrate", "upgrade the database schema to the newest revision", _migrate)
+    _command(sub, "cleanup", "delete sessions idle for longer than session_ttl, once", _cleanup)
+    from . import token_cli  # the token tool has heavier imports; keep it apart
+
+    token_cli.register(sub)
+    return parser
+
+
+def _command(sub: argparse._SubParsersAction, name: str, text: str, func: Callable[[argparse.Namespace], int]) -> None:
+    p = sub.add_parser(name, help=text, description=text)
+    p.add_argument("--config", metavar="FILE",
+                   help="TOML settings file (default: $CONNECT_PLUGIN_CONFIG, then $ROCKET_CONFIG)")
+    p.set_defaults(func=func)
+
+
+def setup_logging(settings: Settings) -> None:
+    """Log to stderr at the configured level; access lines go through ``handlers.log_request``."""
+    logging.basicConfig(
+        level=settings.log_level_number,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(args.config)
+    setup_logging(settings)
+    return settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if settings.workers not in (None, 1):
+        log.info("workers = %d ignored: one process serves all requests asynchronously", settings.workers)
+    if is_sqlite(settings.database_url):
+        migrate.upgrade(settings.database_url)
+        log.info("SQLite database %s is at revision %s", sqlite_path(settings.database_url), migrate.head_revision())
+    return asyncio.run(_run_server(settings))
+
+
+async def _run_server(settings: Settings) -> int:
+    from .app import Runtime
+
+    runtime = Runtime(settings)
+    try:
+        await runtime.start()
+    except ConfigError:
+        await runtime.parts.store.close()
+        raise
+    except OSError as error:
+        print(f"connect-plugin: cannot listen on {settings.address}:{settings.port}: {error.strerror}",
+              file=sys.stderr)
+        await runtime.parts.store.close()
+        return EXIT_CONFIG
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    log.info("stopping: finishing in-flight requests")
+    await runtime.stop()
+    log.info("stopped")
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    migrate.upgrade(settings.database_url)
+    print(f"database is at revision {migrate.head_revision()}")
+    return 0
+
+
+def _cleanup(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+
+    async def run() -> int:
+        from .app import Runtime
+
+        runtime = Runtime(settings)
+        await runtime.parts.store.open()
+        try:
+            return await runtime.service.cleanup()
+        finally:
+            await runtime.parts.store.close()
+
+    deleted = asyncio.run(run())
+    print(f"deleted {deleted} idle session(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""The built-in parts, registered as a plugin through the same hooks a deployer uses.
+
+Each implementation is ``trylast``: any installed plugin that answers wins.
+"""
+
+from __future__ import annotations
+
+from .codes import RandomDigits
+from .config import Settings
+from .hookspecs import hookimpl
+from .notify import LocalNotifier
+from .stores.sql import SqlStore
+from .translations import ConfigTranslator
+
+
+@hookimpl(trylast=True)
+def connect_plugin_session_store(settings: Settings) -> SqlStore:
+    """The SQLAlchemy store on ``database_url`` (SQLite or PostgreSQL)."""
+    return SqlStore(settings.database_url, pool_size=settings.database_pool_size, timeout=settings.database_timeout)
+
+
+@hookimpl(trylast=True)
+def connect_plugin_code_generator(settings: Settings) -> RandomDigits:
+    """``dtmf_length`` random decimal digits."""
+    return RandomDigits(settings.dtmf_length)
+
+
+@hookimpl(trylast=True)
+def connect_plugin_translator(settings: Settings) -> ConfigTranslator:
+    """Labels from ``[global.translations.<locale>]``."""
+    return ConfigTranslator(settings.translations)
+
+
+@hookimpl(trylast=True)
+def connect_plugin_notifier(settings: Settings) -> LocalNotifier:
+    """In-process fan-out (one instance)."""
+    return LocalNotifier()

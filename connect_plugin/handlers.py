@@ -1,0 +1,249 @@
+"""One RequestHandler per endpoint: JSON in, one service call, JSON out.
+
+Handlers validate the shape of a request (``BadRequest`` names the field) and
+leave every decision to ``service.FlowService``.  Errors render once, in
+``BaseHandler.write_error``, as the protocol's JSON error bodies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import re
+from http import HTTPStatus
+from types import TracebackType
+from typing import Any
+
+from tornado import web
+
+from .errors import BadRequest, NotFound, PayloadTooLarge, PluginError, StoreUnavailable, Unauthorized
+from .service import FlowService
+
+log = logging.getLogger(__name__)
+
+#: Contact ids (Amazon Connect ContactIds are UUIDs) and result codes as they
+#: may appear in a URL path; anything else cannot name a session.
+PATH_ID = r"([A-Za-z0-9_.\-]{1,256})"
+_CONTACT_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,256}$")
+MAX_PURPOSE = 256
+
+
+class InFlight:
+    """Counts requests being handled, so a graceful stop can wait for them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def enter(self) -> None:
+        """A request started."""
+        self.count += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        """A request ended."""
+        self.count -= 1
+        if self.count == 0:
+            self._idle.set()
+
+    async def idle(self) -> None:
+        """Return once no request is being handled."""
+        await self._idle.wait()
+
+
+class BaseHandler(web.RequestHandler):
+    """What every endpoint shares: the service, body limits, JSON errors, no caching."""
+
+    _counted = False
+
+    @property
+    def service(self) -> FlowService:
+        """The flow service of this application."""
+        return self.application.settings["service"]
+
+    def set_default_headers(self) -> None:
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("X-Content-Type-Options", "nosniff")
+
+    def prepare(self) -> None:
+        self.application.settings["in_flight"].enter()
+        self._counted = True
+        if len(self.request.body) > self.service.settings.max_body_size:
+            raise PayloadTooLarge(f"request body over {self.service.settings.max_body_size} bytes")
+
+    def on_finish(self) -> None:
+        self._leave()
+
+    def on_connection_close(self) -> None:
+        self._leave()
+
+    def _leave(self) -> None:
+        if self._counted:
+            self._counted = False
+            self.application.settings["in_flight"].leave()
+
+    def send_json(self, payload: Any, status: int = 200) -> None:
+        """Finish with a JSON body."""
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(payload))
+
+    def json_object(self) -> dict[str, Any]:
+        """The request body as a JSON object, or ``BadRequest``."""
+        try:
+            body = json.loads(self.request.body or b"")
+        except (UnicodeDecodeError, ValueError):
+            raise BadRequest("body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise BadRequest("body must be a JSON object")
+        return body
+
+    @staticmethod
+    def field(body: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+        """A string field of a JSON body; ``BadRequest`` naming it when missing or not a string."""
+        value = body.get(name)
+        if value is None:
+            if required:
+                raise BadRequest(f"missing field: {name}")
+            return None
+        if not isinstance(value, str):
+            raise BadRequest(f"field {name} must be a string")
+        return value
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(error, PluginError):
+            self.set_status(error.status)
+            for name, value in error.headers().items():
+                self.set_header(name, value)
+            body = error.body()
+        else:
+            word = HTTPStatus(status_code).phrase.replace(" ", "") if status_code in HTTPStatus._value2member_map_ \
+                else "Error"
+            body = {"error": "NotFound" if status_code == 404 else word}
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(body))
+
+    def log_exception(self, typ: type[BaseException] | None, value: BaseException | None,
+                      tb: TracebackType | None) -> None:
+        # Expected refusals are not server errors; nothing here logs the
+        # request itself (its path or body may carry codes or tokens).
+        if isinstance(value, PluginError) and value.status < 500:
+            return
+        if isinstance(value, StoreUnavailable | web.HTTPError):
+            log.warning("%s %s: %s", self.request.method, route_name(self.request.path), type(value).__name__)
+            return
+        log.error("unexpected error in %s %s", self.request.method, route_name(self.request.path),
+                  exc_info=(typ, value, tb))  # type: ignore[arg-type]
+
+
+class StartHandler(BaseHandler):
+    """``POST /start_communication`` (from the core)."""
+
+    async def post(self) -> None:
+        body = self.json_object()
+        purpose = self.field(body, "purpose")
+        if not purpose or len(purpose) > MAX_PURPOSE or not purpose.isprintable():
+            raise BadRequest(f"field purpose must be 1 to {MAX_PURPOSE} printable characters")
+        auth_result = self.field(body, "auth_result", required=False)
+        started = await self.service.start(purpose, auth_result.strip() if auth_result is not None else None)
+        self.send_json(started.to_json())
+
+
+class ResultHandler(BaseHandler):
+    """``POST /session_result/<resultcode>`` (from an authentication plugin)."""
+
+    async def post(self, result_code: str) -> None:
+        try:
+            token = self.request.body.decode("ascii").strip()
+        except UnicodeDecodeError:
+            raise BadRequest("body must be a compact JWE") from None
+        if not token:
+            raise BadRequest("body must be a compact JWE")
+        await self.service.report_result(result_code, token)
+        self.finish()
+
+
+class LinkHandler(BaseHandler):
+    """``POST /link_phone`` (from the Amazon Connect Lambda)."""
+
+    def prepare(self) -> None:
+        super().prepare()
+        expected = self.service.settings.link_phone_token
+        if expected is None:
+            return
+        given = self.request.headers.get("Authorization", "")
+        scheme, _, token = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.reveal().encode()):
+            raise Unauthorized("missing or wrong bearer token")
+
+    async def post(self) -> None:
+        body = self.json_object()
+        dtmf = self.field(body, "dtmf")
+        contact_id = self.field(body, "sessionid")
+        if not contact_id or not _CONTACT_ID.match(contact_id):
+            raise BadRequest("field sessionid must be a contact id (letters, digits, - _ .; at most 256)")
+        await self.service.link_phone(dtmf or "", contact_id)
+        self.finish()
+
+
+class InfoHandler(BaseHandler):
+    """``GET /session_info/<contact id>`` (from the attribute display)."""
+
+    async def get(self, contact_id: str) -> None:
+        info = await self.service.session_info(contact_id)
+        self.send_json(info.to_json())
+
+
+class CleanHandler(BaseHandler):
+    """``GET /clean_db``: delete idle sessions now."""
+
+    async def get(self) -> None:
+        await self.service.cleanup()
+        self.finish()
+
+
+class HealthHandler(BaseHandler):
+    """``GET /health``: 200 when the store answers, 503 when it does not."""
+
+    async def get(self) -> None:
+        if await self.service.healthy():
+            self.send_json({"status": "ok", "store": "up"})
+        else:
+            self.send_json({"error": "StoreUnavailable", "status": "unavailable", "store": "down"}, status=503)
+
+
+class FallbackHandler(BaseHandler):
+    """Every path no route matches: ``404 {"error": "NotFound"}``."""
+
+    def prepare(self) -> None:
+        raise NotFound()
+
+
+ROUTE_NAMES = (
+    ("/session_result/", "/session_result/<resultcode>"),
+    ("/session_info/", "/session_info/<contact>"),
+    ("/session_events/", "/session_events/<contact>"),
+)
+
+
+def route_name(path: str) -> str:
+    """A request path with its secrets (result codes, contact ids) replaced by placeholders."""
+    for prefix, name in ROUTE_NAMES:
+        if path.startswith(prefix):
+            return name
+    return path if len(path) <= 64 else path[:64] + "…"
+
+
+def log_request(handler: web.RequestHandler) -> None:
+    """Tornado's access log, without query strings and with path secrets redacted."""
+    status = handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    logging.getLogger("tornado.access").log(
+        level, "%d %s %s %.1fms", status, handler.request.method, route_name(handler.request.path),
+        1000.0 * handler.request.request_time(),
+    )

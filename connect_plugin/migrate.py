@@ -1,0 +1,50 @@
+"""Alembic, driven from Python: upgrade to head, and ask where a database stands.
+
+The migration scripts ship inside the distribution as ``connect_plugin.migrations``
+(the top-level ``migrations/`` folder of the repository).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from . import migrations as _migrations_pkg
+
+
+def alembic_config(url: str) -> Config:
+    """An Alembic configuration for ``url`` pointing at the shipped migrations."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(_migrations_pkg.__file__).parent))
+    cfg.attributes["url"] = url
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest revision the shipped migrations know."""
+    heads = ScriptDirectory.from_config(alembic_config("")).get_heads()
+    return heads[0]
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the database at ``url`` to ``revision`` (blocking; run outside the event loop)."""
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str) -> None:
+    """Take the database at ``url`` back to ``revision`` (``base`` empties it)."""
+    command.downgrade(alembic_config(url), revision)
+
+
+async def current_revision(connection: AsyncConnection) -> str | None:
+    """The revision a database is at (``None`` when it has never been migrated)."""
+
+    def _read(sync_connection: object) -> str | None:
+        return MigrationContext.configure(sync_connection).get_current_revision()  # type: ignore[arg-type]
+
+    return await connection.run_sync(_read)

@@ -1,0 +1,62 @@
+"""The plugin manager: built-in defaults, then plugins installed through entry points.
+
+A deployer's plugin is a distribution that declares an entry point in the
+``connect_plugin`` group pointing at a module (or object) with ``@hookimpl``
+functions; see the README, "Plugins".
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import pluggy
+
+from . import defaults, hookspecs
+from .config import Settings
+from .hookspecs import CodeGenerator, Notifier, SessionStore, Translator
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "connect_plugin"
+DEFAULT_PLUGINS = (defaults,)
+
+
+@dataclass(frozen=True)
+class Parts:
+    """The swappable parts of one running plugin."""
+
+    store: SessionStore
+    code_generator: CodeGenerator
+    translator: Translator
+    notifier: Notifier
+
+
+def make_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
+    """A PluginManager with the hook specifications, the defaults and installed plugins."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    for plugin in DEFAULT_PLUGINS:
+        pm.register(plugin, name=f"default:{plugin.__name__.rsplit('.', 1)[-1]}")
+    if load_entry_points:
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    return pm
+
+
+def build_parts(settings: Settings, pm: pluggy.PluginManager) -> Parts:
+    """Ask the hooks for each part; the first plugin that answers provides it."""
+    hook = pm.hook
+    parts = Parts(
+        store=hook.connect_plugin_session_store(settings=settings),
+        code_generator=hook.connect_plugin_code_generator(settings=settings),
+        translator=hook.connect_plugin_translator(settings=settings),
+        notifier=hook.connect_plugin_notifier(settings=settings),
+    )
+    for name, part in vars(parts).items():
+        log.info("%s: %s", name.replace("_", " "), type(part).__module__ + "." + type(part).__qualname__)
+    return parts
+
+
+def plugin_names(pm: pluggy.PluginManager) -> list[str]:
+    """Names of the registered plugins (for ``connect-plugin plugins``)."""
+    return sorted(name for name, _ in pm.list_name_plugin())

@@ -1,0 +1,237 @@
+"""Test helpers: keys, configuration files, an HTTP client, and plugin processes.
+
+Everything here is real: real keys, real TOML files, real HTTP over loopback,
+real ``connect-plugin serve`` processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from Crypto.PublicKey import RSA
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+from connect_plugin import keys
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_URL = os.environ.get("CONNECT_PLUGIN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@dataclass(frozen=True)
+class KeySet:
+    """The four keys of a deployment: the plugin's pair and an authentication plugin's pair."""
+
+    decrypt: keys.PrivateKey  # the plugin's (decryption_privkey)
+    sign: keys.PrivateKey  # the authentication plugin's
+
+    @property
+    def encrypt(self) -> keys.PublicKey:
+        """What an authentication plugin encrypts to."""
+        return self.decrypt.public()
+
+    @property
+    def verify(self) -> keys.PublicKey:
+        """What the plugin verifies with (signature_pubkey)."""
+        return self.sign.public()
+
+
+@cache
+def rsa_keyset() -> KeySet:
+    """One RSA key set per test run (generation is slow)."""
+    return KeySet(keys.PrivateKey("RSA", RSA.generate(2048)), keys.PrivateKey("RSA", RSA.generate(2048)))
+
+
+def toml_value(value: Any) -> str:
+    """A Python value as a TOML value (strings, numbers, bools, lists, inline tables)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(type(value))
+
+
+def write_config(path: Path, keyset: KeySet, **settings: Any) -> Path:
+    """Write a reference-style TOML file: ``[global]`` settings and inline PEM key tables."""
+    values: dict[str, Any] = {
+        "internal_url": "http://127.0.0.1:8000",
+        "phonenumber": "+31850000000",
+        "dtmf_length": 10,
+        "result_length": 32,
+        "log_level": "normal",
+    }
+    values.update(settings)
+    tables = {k: v for k, v in values.items() if isinstance(v, dict) and k != "databases"}
+    lines = ["[global]"]
+    lines += [f"{k} = {toml_value(v)}" for k, v in values.items() if k not in tables and v is not None]
+    lines += [
+        "",
+        "[global.decryption_privkey]",
+        f'type = "{keyset.decrypt.kind}"',
+        f'key = """\n{keyset.decrypt.pem.strip()}\n"""',
+        "",
+        "[global.signature_pubkey]",
+        f'type = "{keyset.verify.kind}"',
+        f'key = """\n{keyset.verify.pem.strip()}\n"""',
+    ]
+    for name, table in tables.items():
+        for sub, inner in table.items():
+            if isinstance(inner, dict):
+                lines += ["", f"[global.{name}.{sub}]"] + [f"{k} = {toml_value(v)}" for k, v in inner.items()]
+            else:
+                lines += ["", f"[global.{name}]", f"{sub} = {toml_value(inner)}"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@dataclass
+class Response:
+    """What a caller sees: status, headers and body."""
+
+    status: int
+    headers: Any
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self.body)
+
+
+class Api:
+    """A tiny HTTP client for the plugin's endpoints."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.http = AsyncHTTPClient()
+
+    async def call(self, method: str, path: str, body: Any = None, *, headers: dict[str, str] | None = None,
+                   raw: bytes | str | None = None, timeout: float = 20.0) -> Response:
+        """Send one request; never raises for an HTTP error status."""
+        data: bytes | None = None
+        hdrs = dict(headers or {})
+        if raw is not None:
+            data = raw.encode() if isinstance(raw, str) else raw
+        elif body is not None:
+            data = json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        url = path if path.startswith("http") else self.base_url + path
+        request = HTTPRequest(url, method=method, body=data, headers=hdrs, request_timeout=timeout,
+                              allow_nonstandard_methods=True)
+        response = await self.http.fetch(request, raise_error=False)
+        if response.code == 599:
+            raise ConnectionError(f"{method} {path}: {response.error}")
+        return Response(response.code, response.headers, response.body or b"")
+
+    async def start(self, purpose: str = "report_move", auth_result: str | None = None) -> Response:
+        """``POST /start_communication``."""
+        body: dict[str, Any] = {"purpose": purpose}
+        if auth_result is not None:
+            body["auth_result"] = auth_result
+        return await self.call("POST", "/start_communication", body)
+
+    async def post_result(self, attr_url_or_path: str, token: str) -> Response:
+        """``POST /session_result/<code>`` with the token as ``application/jwt``."""
+        path = attr_url_or_path
+        if path.startswith("http"):
+            path = "/session_result/" + path.rsplit("/session_result/", 1)[1]
+        return await self.call("POST", path, raw=token, headers={"Content-Type": "application/jwt"})
+
+    async def link(self, dtmf: str, contact_id: str, token: str | None = None) -> Response:
+        """``POST /link_phone``."""
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        return await self.call("POST", "/link_phone", {"dtmf": dtmf, "sessionid": contact_id}, headers=headers)
+
+    async def info(self, contact_id: str) -> Response:
+        """``GET /session_info/<contact id>``."""
+        return await self.call("GET", f"/session_info/{contact_id}")
+
+
+def dtmf_of(start_response: Response) -> str:
+    """The code from a ``start_communication`` answer's ``tel:<number>,<code>``."""
+    return start_response.json["client_url"].rsplit(",", 1)[1]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PluginProcess:
+    """``connect-plugin serve`` in a child process, on its own port."""
+
+    def __init__(self, config: Path, *, env: dict[str, str] | None = None, port: int | None = None) -> None:
+        self.config = config
+        self.port = port or free_port()
+        self.env = {**os.environ, "CONNECT_PLUGIN_PORT": str(self.port), **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = config.with_suffix(f".{self.port}.log")
+
+    @property
+    def base_url(self) -> str:
+        """Where the process serves."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait: bool = True, timeout: float = 30.0) -> PluginProcess:
+        """Start the process; with ``wait``, return once it accepts connections."""
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "connect_plugin", "serve", "--config", str(self.config)],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=str(self.config.parent),
+        )
+        if wait:
+            self.wait_listening(timeout)
+        return self
+
+    def wait_listening(self, timeout: float = 30.0) -> None:
+        """Block until the port accepts connections (or fail with the process's log)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"plugin exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise TimeoutError(f"plugin did not listen within {timeout}s:\n{self.output()}")
+
+    def output(self) -> str:
+        """Everything the process printed so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def terminate(self, timeout: float = 20.0) -> int:
+        """SIGTERM, then wait; returns the exit status."""
+        return self._signal(signal.SIGTERM, timeout)
+
+    def kill(self) -> int:
+        """SIGKILL, then wait."""
+        return self._signal(signal.SIGKILL, 10.0)
+
+    def _signal(self, sig: int, timeout: float) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
