@@ -1,0 +1,116 @@
+"""Cross-checks with an independent JOSE implementation (jwcrypto, test-only).
+
+Tokens jwcrypto makes, for RSA and EC keys, are read by ours; tokens ours makes
+are read by jwcrypto.  Both sides use the keys' PEM, as a deployment would.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from jwcrypto import jwe as jc_jwe
+from jwcrypto import jwk as jc_jwk
+from jwcrypto import jws as jc_jws
+
+from connect_plugin import jwe, tokens
+from connect_plugin.keys import PrivateKey, PublicKey
+from connect_plugin.model import AuthResult
+from tests.token_fixtures import TokenKeys, claims, ec_keys, flip_bit, rsa_keys  # noqa: F401
+
+ENC = "A128CBC-HS256"
+
+
+def jc_key(key: PrivateKey | PublicKey) -> jc_jwk.JWK:
+    """jwcrypto's view of one of our keys, through PEM."""
+    return jc_jwk.JWK.from_pem(key.pem.encode())
+
+
+def jc_token(keys: TokenKeys, claim_set: dict, *, jwe_header: dict | None = None) -> str:
+    """An auth-result token made entirely by jwcrypto, with the producers' headers."""
+    sign_alg = "RS256" if keys.sign.kind == "RSA" else "ES256"
+    signer = jc_jws.JWS(json.dumps(claim_set).encode())
+    signer.add_signature(jc_key(keys.sign), None, json.dumps({"typ": "JWT", "alg": sign_alg}))
+    njwt = signer.serialize(compact=True)
+    alg = "RSA-OAEP" if keys.decrypt.kind == "RSA" else "ECDH-ES"
+    header = {"typ": "JWT", "cty": "JWT", "enc": ENC, "alg": alg, **(jwe_header or {})}
+    encrypter = jc_jwe.JWE(json.dumps({"njwt": njwt}).encode(), json.dumps(header))
+    encrypter.add_recipient(jc_key(keys.encrypt))
+    return encrypter.serialize(compact=True)
+
+
+def jc_read(token: str, keys: TokenKeys) -> tuple[dict, dict, dict]:
+    """jwcrypto decrypts and verifies one of our tokens: (JWE header, JWS header, claims)."""
+    decrypter = jc_jwe.JWE()
+    decrypter.deserialize(token, key=jc_key(keys.decrypt))
+    njwt = json.loads(decrypter.payload)["njwt"]
+    verifier = jc_jws.JWS()
+    verifier.deserialize(njwt)
+    verifier.verify(jc_key(keys.verify))
+    return decrypter.jose_header, verifier.jose_header, json.loads(verifier.payload)
+
+
+@pytest.fixture(params=["rsa", "ec", "rsa-encrypted-ec-signed", "ec-encrypted-rsa-signed"])
+def keys(request: pytest.FixtureRequest, rsa_keys: TokenKeys, ec_keys: TokenKeys) -> TokenKeys:  # noqa: F811
+    """Each combination of key kinds for the two layers."""
+    return {
+        "rsa": rsa_keys,
+        "ec": ec_keys,
+        "rsa-encrypted-ec-signed": TokenKeys(rsa_keys.decrypt, ec_keys.sign),
+        "ec-encrypted-rsa-signed": TokenKeys(ec_keys.decrypt, rsa_keys.sign),
+    }[request.param]
+
+
+def test_jwcrypto_token_is_read_by_ours(keys: TokenKeys) -> None:
+    claim_set = claims(session_url="https://auth.example.nl/session/42")
+    token = jc_token(keys, claim_set)
+    result = tokens.read_auth_result(token, keys.decrypt, keys.verify, now=claim_set["iat"] + 10)
+    assert result == AuthResult("succes", {"email": "jane@example.com"}, "https://auth.example.nl/session/42")
+
+
+def test_jwcrypto_failed_result_without_attributes_is_read_by_ours(keys: TokenKeys) -> None:
+    claim_set = claims(status="failed", attributes=None, sub="verder-helpen-attributes")
+    token = jc_token(keys, claim_set)
+    result = tokens.read_auth_result(token, keys.decrypt, keys.verify, now=claim_set["iat"])
+    assert result == AuthResult("failed", None, None)
+
+
+def test_jwcrypto_ecdh_es_token_with_apu_and_apv_is_read_by_ours(ec_keys: TokenKeys) -> None:  # noqa: F811
+    # jwcrypto mixes apu/apv into its Concat KDF; a wrong reading of them on our side would fail the tag.
+    header = {"apu": "QWxpY2U", "apv": "Qm9i"}
+    token = jc_token(ec_keys, claims(), jwe_header=header)
+    result = tokens.read_auth_result(token, ec_keys.decrypt, ec_keys.verify, now=claims()["iat"])
+    assert result.attributes == {"email": "jane@example.com"}
+
+
+def test_our_token_is_read_by_jwcrypto(keys: TokenKeys) -> None:
+    result = AuthResult("succes", {"email": "jane@example.com", "fullname": "Jane Doe"}, "https://x.example/s")
+    before = int(time.time())
+    token = tokens.make_auth_result(result, keys.encrypt, keys.sign)
+    jwe_header, jws_header, claim_set = jc_read(token, keys)
+    assert jwe_header["enc"] == ENC
+    assert jwe_header["alg"] == ("RSA-OAEP" if keys.decrypt.kind == "RSA" else "ECDH-ES")
+    assert (jwe_header["typ"], jwe_header["cty"]) == ("JWT", "JWT")
+    assert jws_header == {"typ": "JWT", "alg": "RS256" if keys.sign.kind == "RSA" else "ES256"}
+    assert claim_set["status"] == "succes"
+    assert claim_set["attributes"] == {"email": "jane@example.com", "fullname": "Jane Doe"}
+    assert claim_set["session_url"] == "https://x.example/s"
+    assert claim_set["sub"] == "id-contact-attributes"
+    assert claim_set["iat"] >= before
+    assert claim_set["exp"] == claim_set["iat"] + 300
+
+
+def test_our_ecdh_es_token_with_apu_and_apv_is_read_by_jwcrypto(ec_keys: TokenKeys) -> None:  # noqa: F811
+    token = jwe.encrypt(b'{"njwt":"x"}', ec_keys.encrypt, {"typ": "JWT"}, apu=b"Alice", apv=b"Bob")
+    decrypter = jc_jwe.JWE()
+    decrypter.deserialize(token, key=jc_key(ec_keys.decrypt))
+    assert decrypter.payload == b'{"njwt":"x"}'
+    assert (decrypter.jose_header["apu"], decrypter.jose_header["apv"]) == ("QWxpY2U", "Qm9i")
+
+
+def test_jwcrypto_refuses_our_token_under_a_flipped_ciphertext_bit_too(rsa_keys: TokenKeys) -> None:  # noqa: F811
+    # Sanity of the cross-check itself: jwcrypto is really checking our tag.
+    token = flip_bit(tokens.make_auth_result(AuthResult("failed"), rsa_keys.encrypt, rsa_keys.sign), 3, 0)
+    with pytest.raises(jc_jwe.InvalidJWEData):
+        jc_read(token, rsa_keys)

@@ -1,0 +1,159 @@
+"""Keys and token-building helpers shared by the token tests.
+
+Keys are generated once per test session with ``cryptography`` (fast, and a
+second implementation's PEM output for ours to load).  The helpers build
+tokens the way a producer would, or deliberately wrong, with real crypto.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+from connect_plugin import jwe
+from connect_plugin.errors import InvalidToken
+from connect_plugin.keys import PrivateKey, PublicKey, load_private_key
+
+NOW = 1_615_879_800  # the protocol document's example iat
+
+
+@dataclass(frozen=True)
+class TokenKeys:
+    """One deployment's keys: the plugin's decryption pair and a producer's signing pair."""
+
+    decrypt: PrivateKey
+    sign: PrivateKey
+
+    @property
+    def encrypt(self) -> PublicKey:
+        """What a producer encrypts to."""
+        return self.decrypt.public()
+
+    @property
+    def verify(self) -> PublicKey:
+        """What the plugin verifies with."""
+        return self.sign.public()
+
+
+def new_rsa_key() -> PrivateKey:
+    """A fresh RSA 2048 private key, loaded from PKCS#8 PEM the way configuration is."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return load_private_key("RSA", _pkcs8(key))
+
+
+def new_ec_key() -> PrivateKey:
+    """A fresh P-256 private key, loaded from PKCS#8 PEM."""
+    return load_private_key("EC", _pkcs8(ec.generate_private_key(ec.SECP256R1())))
+
+
+def _pkcs8(key: Any) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+@pytest.fixture(scope="session")
+def rsa_keys() -> TokenKeys:
+    """RSA for both layers: RSA-OAEP and RS256."""
+    return TokenKeys(new_rsa_key(), new_rsa_key())
+
+
+@pytest.fixture(scope="session")
+def ec_keys() -> TokenKeys:
+    """P-256 for both layers: ECDH-ES and ES256."""
+    return TokenKeys(new_ec_key(), new_ec_key())
+
+
+@pytest.fixture(scope="session")
+def stranger_rsa_key() -> PrivateKey:
+    """An RSA key nobody configured: signs or decrypts what must be refused."""
+    return new_rsa_key()
+
+
+@pytest.fixture(scope="session")
+def stranger_ec_key() -> PrivateKey:
+    """A P-256 key nobody configured."""
+    return new_ec_key()
+
+
+# --------------------------------------------------------------------------- building tokens
+
+
+def claims(**overrides: Any) -> dict[str, Any]:
+    """Producer-style claims issued at NOW, valid for five minutes; ``None`` drops a claim."""
+    out: dict[str, Any] = {
+        "sub": "id-contact-attributes",
+        "status": "succes",
+        "attributes": {"email": "jane@example.com"},
+        "iat": NOW,
+        "exp": NOW + 300,
+    }
+    out.update(overrides)
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def sign_jws(header: dict[str, Any], payload: bytes, key: PrivateKey) -> str:
+    """A compact JWS with exactly ``header``, signed RS256 or ES256 by ``key`` (whatever the header says)."""
+    signing_input = jwe.b64url_encode(json.dumps(header).encode()) + "." + jwe.b64url_encode(payload)
+    if key.kind == "RSA":
+        signature = key.crypto_key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    else:
+        r, s = decode_dss_signature(key.crypto_key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+        signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    return signing_input + "." + jwe.b64url_encode(signature)
+
+
+def jws_for(keys: TokenKeys, claim_set: dict[str, Any] | None = None, **header: Any) -> str:
+    """A producer's JWS over ``claim_set`` (default :func:`claims`), extra header members allowed."""
+    alg = "RS256" if keys.sign.kind == "RSA" else "ES256"
+    body = json.dumps(claims() if claim_set is None else claim_set).encode()
+    return sign_jws({"typ": "JWT", "alg": alg, **header}, body, keys.sign)
+
+
+def seal(payload: Any, key: PublicKey, **header: Any) -> str:
+    """Encrypt a JSON payload (or raw bytes) to ``key`` as a producer-style JWE."""
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return jwe.encrypt(data, key, {"typ": "JWT", "cty": "JWT", **header})
+
+
+def token_for(keys: TokenKeys, claim_set: dict[str, Any] | None = None) -> str:
+    """A complete, valid-by-construction auth-result token over ``claim_set``."""
+    return seal({"njwt": jws_for(keys, claim_set)}, keys.encrypt)
+
+
+def with_header(token: str, **changes: Any) -> str:
+    """``token`` with its protected header changed (``None`` removes a member); the tag then no longer fits."""
+    segments = token.split(".")
+    header = json.loads(jwe.b64url_decode(segments[0], "header"))
+    header.update(changes)
+    header = {k: v for k, v in header.items() if v is not None}
+    segments[0] = jwe.b64url_encode(json.dumps(header).encode())
+    return ".".join(segments)
+
+
+def flip_bit(token: str, segment: int, byte: int, bit: int = 0) -> str:
+    """``token`` with one bit flipped in the decoded bytes of one segment (negative ``byte`` from the end)."""
+    segments = token.split(".")
+    raw = bytearray(jwe.b64url_decode(segments[segment], "segment"))
+    raw[byte] ^= 1 << bit
+    segments[segment] = jwe.b64url_encode(bytes(raw))
+    return ".".join(segments)
+
+
+def assert_clean_refusal(error: InvalidToken, reason: str, token: str | bytes) -> None:
+    """The refusal has ``reason``, and neither it nor its message quotes the token or a segment of it."""
+    assert error.reason == reason, (error.reason, error.detail)
+    text = f"{error.detail} {error} {error!r} {error.body()}"
+    token_text = token.decode("ascii", "replace") if isinstance(token, bytes) else token
+    assert token_text not in text
+    for part in token_text.replace(".", " ").split():
+        if len(part) >= 8:
+            assert part not in text
+    assert error.status == 400
+    assert error.__cause__ is None
