@@ -19,6 +19,7 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 from . import handlers as h
+from . import web
 from .config import Settings
 from .plugins import Parts, build_parts, make_manager
 from .service import FlowService
@@ -37,6 +38,7 @@ def make_app(service: FlowService, **extra: Any) -> web.Application:
         (rf"/session_info/{h.PATH_ID}", h.InfoHandler),
         (r"/clean_db", h.CleanHandler),
         (r"/health", h.HealthHandler),
+        *web.routes(),
     ]
     return web.Application(
         routes,
