@@ -1,0 +1,197 @@
+"""What a valid token yields, the time rules at their edges, and what minting produces."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from connect_plugin import jwe, tokens
+from connect_plugin.errors import InvalidToken
+from connect_plugin.model import STATUS_FAILED, STATUS_SUCCESS, AuthResult
+from tests.token_fixtures import (  # noqa: F401
+    NOW,
+    TokenKeys,
+    claims,
+    ec_keys,
+    jws_for,
+    rsa_keys,
+    seal,
+    token_for,
+)
+
+
+def read(token: str | bytes, keys: TokenKeys, **options: object) -> AuthResult:
+    options.setdefault("now", NOW)
+    return tokens.read_auth_result(token, keys.decrypt, keys.verify, **options)
+
+
+def header_of(compact: str) -> dict:
+    return json.loads(jwe.b64url_decode(compact.split(".")[0], "header"))
+
+
+# --------------------------------------------------------------------------- what is read
+
+
+def test_success_with_attributes_is_read(rsa_keys: TokenKeys) -> None:  # noqa: F811
+    assert read(token_for(rsa_keys), rsa_keys) == AuthResult(STATUS_SUCCESS, {"email": "jane@example.com"}, None)
+
+
+def test_failed_result_has_no_attributes(ec_keys: TokenKeys) -> None:  # noqa: F811
+    assert read(token_for(ec_keys, claims(status="failed", attributes=None)), ec_keys) == AuthResult(STATUS_FAILED)
+
+
+def test_session_url_is_carried(rsa_keys: TokenKeys) -> None:  # noqa: F811
+    token = token_for(rsa_keys, claims(session_url="http://auth.internal/session/abc"))
+    assert read(token, rsa_keys).session_url == "http://auth.internal/session/abc"
+
+
+def test_null_attributes_and_session_url_read_as_absent(rsa_keys: TokenKeys) -> None:  # noqa: F811
+    body = {**claims(status="failed"), "attributes": None, "session_url": None}
+    assert read(token_for(rsa_keys, body), rsa_keys) == AuthResult(STATUS_FAILED, None, None)
+
+
+@pytest.mark.parametrize("sub", ["id-contact-attributes", "verder-helpen-attributes", "something-else", None])
+def test_any_subject_or_none_is_accepted(rsa_keys: TokenKeys, sub: str | None) -> None:  # noqa: F811
+    assert read(token_for(rsa_keys, claims(sub=sub)), rsa_keys).status == STATUS_SUCCESS
+
+
+def test_unknown_claims_are_ignored(rsa_keys: TokenKeys) -> None:  # noqa: F811
+    token = token_for(rsa_keys, claims(iss="auth-plugin", jti="42", extra={"nested": [1, 2]}))
+    assert read(token, rsa_keys).attributes == {"email": "jane@example.com"}
+
+
+def test_non_ascii_attribute_values_round_trip(ec_keys: TokenKeys) -> None:  # noqa: F811
+    attributes = {"fullname": "Zoë Ñúñez 李", "empty": ""}
+    assert read(token_for(ec_keys, claims(attributes=attributes)), ec_keys).attributes == attributes
+
+
+def test_bytes_and_a_trailing_newline_are_accepted(rsa_keys: TokenKeys) -> None:  # noqa: F811
+    token = token_for(rsa_keys)
+    assert read((token + "\r\n").encode(), rsa_keys).status == STATUS_SUCCESS
+
+
+def test_iat_is_optional(rsa_keys: TokenKeys) -> None:  # noqa: F811
+    assert read(token_for(rsa_keys, claims(iat=None)), rsa_keys).status == STATUS_SUCCESS
+
+
+def test_read_claims_returns_every_claim(rsa_keys: TokenKeys) -> None:  # noqa: F811
+    body = claims(session_url="https://x.example/s", jti="7")
+    assert tokens.read_claims(token_for(rsa_keys, body), rsa_keys.decrypt, rsa_keys.verify, now=NOW) == body
+
+
+def test_jwe_header_members_beyond_the_producers_are_ignored(rsa_keys: TokenKeys) -> None:  # noqa: F811
+    # kid/jku are never used to pick a key, so their presence changes nothing.
+    token = seal({"njwt": jws_for(rsa_keys)}, rsa_keys.encrypt, kid="k1", jku="https://evil.example/keys")
+    assert read(token, rsa_keys).status == STATUS_SUCCESS
+
+
+# --------------------------------------------------------------------------- time
+
+
+def test_token_is_good_until_exp_plus_leeway(rsa_keys: TokenKeys) -> None:  # noqa: F811
+    token = token_for(rsa_keys)
+    assert read(token, rsa_keys, now=NOW + 300 + 59, leeway=60).status == STATUS_SUCCESS
+    with pytest.raises(InvalidToken) as caught:
+        read(token, rsa_keys, now=NOW + 300 + 60, leeway=60)
+    assert caught.value.reason == "expired"
+
+
+def test_leeway_is_configurable(rsa_keys: TokenKeys) -> None:  # noqa: F811
+    token = token_for(rsa_keys)
+    assert read(token, rsa_keys, now=NOW + 300 + 100, leeway=120).status == STATUS_SUCCESS
+    with pytest.raises(InvalidToken):
+        read(token, rsa_keys, now=NOW + 300, leeway=0)
+
+
+def test_expired_token_reads_without_the_expiry_check(rsa_keys: TokenKeys) -> None:  # noqa: F811
+    # The agent display re-reads a stored result long after exp.
+    result = read(token_for(rsa_keys), rsa_keys, now=NOW + 86400, check_expiry=False)
+    assert result.attributes == {"email": "jane@example.com"}
+
+
+def test_without_the_expiry_check_types_are_still_checked(rsa_keys: TokenKeys) -> None:  # noqa: F811
+    with pytest.raises(InvalidToken) as caught:
+        read(token_for(rsa_keys, claims(exp=None)), rsa_keys, check_expiry=False)
+    assert caught.value.reason == "bad_claims"
+
+
+def test_iat_slightly_ahead_within_leeway_is_accepted(rsa_keys: TokenKeys) -> None:  # noqa: F811
+    token = token_for(rsa_keys, claims(iat=NOW + 60, exp=NOW + 360))
+    assert read(token, rsa_keys, now=NOW, leeway=60).status == STATUS_SUCCESS
+
+
+def test_nbf_in_the_future_is_refused_and_in_the_past_accepted(rsa_keys: TokenKeys) -> None:  # noqa: F811
+    assert read(token_for(rsa_keys, claims(nbf=NOW - 5)), rsa_keys).status == STATUS_SUCCESS
+    with pytest.raises(InvalidToken) as caught:
+        read(token_for(rsa_keys, claims(nbf=NOW + 120)), rsa_keys)
+    assert caught.value.reason == "bad_claims"
+
+
+def test_fractional_times_are_numeric_dates_too(rsa_keys: TokenKeys) -> None:  # noqa: F811
+    assert read(token_for(rsa_keys, claims(iat=NOW + 0.5, exp=NOW + 300.5)), rsa_keys).status == STATUS_SUCCESS
+
+
+def test_wall_clock_is_used_when_now_is_not_given(rsa_keys: TokenKeys) -> None:  # noqa: F811
+    token = tokens.make_auth_result(AuthResult(STATUS_FAILED), rsa_keys.encrypt, rsa_keys.sign)
+    assert tokens.read_auth_result(token, rsa_keys.decrypt, rsa_keys.verify) == AuthResult(STATUS_FAILED)
+
+
+# --------------------------------------------------------------------------- minting
+
+
+def test_minted_token_has_the_producers_headers_rsa(rsa_keys: TokenKeys) -> None:  # noqa: F811
+    token = tokens.make_auth_result(AuthResult(STATUS_SUCCESS, {"a": "b"}), rsa_keys.encrypt, rsa_keys.sign, now=NOW)
+    assert list(header_of(token).items()) == [
+        ("typ", "JWT"), ("cty", "JWT"), ("enc", "A128CBC-HS256"), ("alg", "RSA-OAEP"),
+    ]
+    _, plaintext = jwe.decrypt(token, rsa_keys.decrypt)
+    njwt = json.loads(plaintext)["njwt"]
+    assert list(header_of(njwt).items()) == [("typ", "JWT"), ("alg", "RS256")]
+
+
+def test_minted_token_has_the_producers_headers_ec(ec_keys: TokenKeys) -> None:  # noqa: F811
+    token = tokens.make_auth_result(AuthResult(STATUS_FAILED), ec_keys.encrypt, ec_keys.sign, now=NOW)
+    header = header_of(token)
+    assert list(header)[:4] == ["typ", "cty", "enc", "alg"]
+    assert (header["alg"], sorted(header["epk"])) == ("ECDH-ES", ["crv", "kty", "x", "y"])
+    assert token.split(".")[1] == ""  # direct key agreement: no encrypted key
+    njwt = json.loads(jwe.decrypt(token, ec_keys.decrypt)[1])["njwt"]
+    assert header_of(njwt) == {"typ": "JWT", "alg": "ES256"}
+
+
+def test_minted_claims_are_the_producers(rsa_keys: TokenKeys) -> None:  # noqa: F811
+    result = AuthResult(STATUS_SUCCESS, {"email": "jane@example.com"}, "https://s.example/1")
+    token = tokens.make_auth_result(result, rsa_keys.encrypt, rsa_keys.sign, now=NOW + 0.9, lifetime=120)
+    assert tokens.read_claims(token, rsa_keys.decrypt, rsa_keys.verify, now=NOW) == {
+        "sub": "id-contact-attributes",
+        "status": "succes",
+        "attributes": {"email": "jane@example.com"},
+        "session_url": "https://s.example/1",
+        "iat": NOW,
+        "exp": NOW + 120,
+    }
+
+
+def test_failed_result_is_minted_without_attributes(ec_keys: TokenKeys) -> None:  # noqa: F811
+    token = tokens.make_auth_result(AuthResult(STATUS_FAILED), ec_keys.encrypt, ec_keys.sign, now=NOW)
+    assert "attributes" not in tokens.read_claims(token, ec_keys.decrypt, ec_keys.verify, now=NOW)
+
+
+def test_two_mints_of_one_result_differ(rsa_keys: TokenKeys) -> None:  # noqa: F811
+    # Fresh CEK and IV every time.
+    result = AuthResult(STATUS_FAILED)
+    first, second = (tokens.make_auth_result(result, rsa_keys.encrypt, rsa_keys.sign, now=NOW) for _ in range(2))
+    assert first != second
+    assert first.split(".")[2] != second.split(".")[2]
+
+
+@pytest.mark.parametrize(
+    "result",
+    [AuthResult("success"), AuthResult(STATUS_SUCCESS, {"age": 42}), AuthResult(STATUS_SUCCESS, None, 7)],  # type: ignore[dict-item,arg-type]
+    ids=["status", "attribute-type", "session-url-type"],
+)
+def test_invalid_result_is_not_minted_and_not_echoed(rsa_keys: TokenKeys, result: AuthResult) -> None:  # noqa: F811
+    with pytest.raises(ValueError, match="not a valid AuthResult") as caught:
+        tokens.make_auth_result(result, rsa_keys.encrypt, rsa_keys.sign)
+    assert "42" not in str(caught.value)
