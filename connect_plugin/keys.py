@@ -141,6 +141,8 @@ def _import(kind: str, pem: str) -> Any:
         raise KeyLoadError("not a PEM block")
     if "ENCRYPTED" in pem:
         raise KeyLoadError("passphrase-protected keys are not supported")
+    # Indented TOML strings and CRLF files are common and harmless: tidy the lines.
+    pem = "\n".join(line.strip() for line in pem.strip().splitlines()) + "\n"
     try:
         key = RSA.import_key(pem) if kind == "RSA" else ECC.import_key(pem)
     except (ValueError, IndexError, TypeError):
