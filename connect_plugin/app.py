@@ -9,13 +9,14 @@ closes).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 from typing import Any
 
 import pluggy
-from tornado import web
 from tornado.httpserver import HTTPServer
+from tornado.web import Application
 from tornado.netutil import bind_sockets
 
 from . import handlers as h
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE = 10.0  # seconds in-flight requests get to finish on SIGTERM
 
 
-def make_app(service: FlowService, **extra: Any) -> web.Application:
+def make_app(service: FlowService, **extra: Any) -> Application:
     """The Tornado application serving the protocol's endpoints for ``service``."""
     routes = [
         (r"/start_communication", h.StartHandler),
@@ -40,7 +41,7 @@ def make_app(service: FlowService, **extra: Any) -> web.Application:
         (r"/health", h.HealthHandler),
         *web.routes(),
     ]
-    return web.Application(
+    return Application(
         routes,
         service=service,
         default_handler_class=h.FallbackHandler,
@@ -96,6 +97,8 @@ class Runtime:
         """Stop accepting, let in-flight requests finish (up to ``grace`` s), close the parts."""
         if self._cleanup_task is not None:
             self._cleanup_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._cleanup_task
         if self.server is not None:
             self.server.stop()
             self.app.settings["closing"] = True

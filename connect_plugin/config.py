@@ -95,15 +95,17 @@ class Settings:
         """Where browsers reach the plugin (``external_url``, else ``internal_url``)."""
         return self.external_url or self.internal_url
 
+    def resolve_path(self, path: str) -> Path:
+        """A path from the settings, relative paths taken from the config file's folder."""
+        candidate = Path(path)
+        if candidate.is_absolute() or self.source.startswith("<"):
+            return candidate
+        return Path(self.source).resolve().parent / candidate
+
     @property
     def log_level_number(self) -> int:
         """The Python logging level for ``log_level``."""
         return LOG_LEVELS[self.log_level]
-
-    @property
-    def is_sqlite(self) -> bool:
-        """True when the session store is an embedded SQLite file."""
-        return self.database_url.startswith("sqlite")
 
 
 # --------------------------------------------------------------------------- loading
@@ -346,9 +348,8 @@ def _database_url(raw: Mapping[str, Any], base_dir: Path) -> str:
     if not isinstance(url, str):
         raise ConfigError(key, "must be a string")
     scheme = url.split(":", 1)[0].lower()
-    if scheme not in ("sqlite", "postgres", "postgresql", "sqlite+aiosqlite", "postgresql+asyncpg"):
-        if "://" not in url:
-            raise ConfigError(key, "must be a URL such as sqlite:///path or postgres://user@host/db")
+    if not re.match(r"^[a-z][a-z0-9+.\-]*:", url, re.IGNORECASE):
+        raise ConfigError(key, "must be a URL such as sqlite:///path or postgres://user@host/db")
     if scheme.startswith("sqlite"):
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if path and path != ":memory:" and not os.path.isabs(path):

@@ -160,12 +160,15 @@ class Plugin:
 
 @pytest.fixture
 def plugin_factory(io_loop: IOLoop, tmp_path: Path, keyset: KeySet, database_url: str) -> Iterator[Callable[..., Any]]:
-    """``await start(**settings)`` starts a plugin in this loop on a free port, over ``database_url``."""
+    """``await start(**settings)`` starts a plugin in this loop on a free port, over ``database_url``.
+
+    ``keys=`` replaces the key set; ``hook_plugins=[...]`` registers extra plugin objects.
+    """
     started: list[Plugin] = []
 
     async def start(**settings: Any) -> Plugin:
         keys = settings.pop("keys", keyset)
-        extra_plugins = settings.pop("plugins", ())
+        extra_plugins = settings.pop("hook_plugins", ())
         sockets = bind_sockets(0, "127.0.0.1")
         port = sockets[0].getsockname()[1]
         base_url = f"http://127.0.0.1:{port}"

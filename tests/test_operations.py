@@ -54,7 +54,7 @@ class SameCodeEveryTime:
 
 @pytest.mark.gen_test
 async def test_exhausted_code_space_is_503_json_not_a_hang(plugin_factory, database_url):
-    plugin = await plugin_factory(plugins=[SameCodeEveryTime()], code_attempts=5)
+    plugin = await plugin_factory(hook_plugins=[SameCodeEveryTime()], code_attempts=5)
     assert (await plugin.api.start("report_move")).status == 200
     response = await plugin.api.start("report_move")
     assert response.status == 503
