@@ -1,0 +1,199 @@
+"""AWS Lambda for the Amazon Connect contact flow: tell the plugin which call carries which code.
+
+The contact flow asks the caller for the code that the plugin handed out in its
+``tel:<number>,<code>`` URL, and invokes this function synchronously.  The
+function posts ``{"dtmf": <code>, "sessionid": <ContactId>}`` to the plugin's
+``/link_phone`` and answers the flow with a flat map of strings (the flow's
+``STRING_MAP`` response validation), which the flow reads as
+``$.External.linked``:
+
+- ``{"linked": "true"}``: the plugin linked this call to the session (also when
+  Amazon Connect retries an invocation that already linked it);
+- ``{"linked": "false"}``: the plugin knows no such unused code (HTTP 404), or
+  the event carries no usable code or contact id (then the plugin is not asked);
+  the flow may ask the caller again.
+
+Anything else raises, which sends the flow down the block's Error branch: the
+plugin is unreachable, too slow, answers 5xx, or refuses the bearer token.  Each
+failure logs one line saying which; no line ever holds the code or the token.
+
+Configuration (Lambda environment variables):
+
+``CALL_URL``
+    the plugin's full ``/link_phone`` URL, e.g. ``https://plugin.example.nl/link_phone``;
+``CALL_TOKEN``
+    optional; sent as ``Authorization: Bearer <token>``: the plugin's ``link_phone_token``;
+``CALL_TIMEOUT``
+    seconds to wait on the plugin (default 3, at most 7: Amazon Connect waits
+    8 seconds at most for the whole invocation).
+
+Standard library only: the file is the whole deployment package.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import os
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+log = logging.getLogger("assign_id")
+log.setLevel(logging.INFO)
+
+#: The keys the flow and this function agree on.
+CODE_KEY = "dtmf"
+RESULT_KEY = "linked"
+LINKED = {RESULT_KEY: "true"}
+NOT_LINKED = {RESULT_KEY: "false"}
+
+DEFAULT_TIMEOUT = 3.0
+MAX_TIMEOUT = 7.0
+
+#: A code as a caller types it: decimal digits only.  Amazon Connect stores the
+#: word ``Timeout`` when the caller typed nothing; that is not a code either.
+_CODE = re.compile(r"[0-9]{1,64}")
+#: A contact id the plugin accepts (Amazon Connect ContactIds are UUIDs).
+_CONTACT_ID = re.compile(r"[A-Za-z0-9_.\-]{1,256}")
+
+
+class LinkFailed(RuntimeError):
+    """The plugin could not say yes or no; the flow takes its Error branch."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """What the function needs to reach the plugin, read from the environment."""
+
+    url: str
+    token: str | None = field(default=None, repr=False)
+    timeout: float = DEFAULT_TIMEOUT
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Config:
+        """Read ``CALL_URL``, ``CALL_TOKEN`` and ``CALL_TIMEOUT``; ``LinkFailed`` when the URL is unusable."""
+        url = environ.get("CALL_URL", "").strip()
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            log.error("CALL_URL is not set to an http(s) URL: set it to the plugin's /link_phone URL")
+            raise LinkFailed("CALL_URL is not configured")
+        token = environ.get("CALL_TOKEN", "").strip() or None
+        if token is not None and parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+            log.warning("CALL_TOKEN is sent over plain http: use an https CALL_URL outside a private network")
+        return cls(url=url, token=token, timeout=parse_timeout(environ.get("CALL_TIMEOUT")))
+
+
+def parse_timeout(value: str | None) -> float:
+    """``CALL_TIMEOUT`` in seconds: the default when unset or unusable, never above ``MAX_TIMEOUT``."""
+    if value is None or not value.strip():
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        log.warning("CALL_TIMEOUT is not a number of seconds; using %.1f", DEFAULT_TIMEOUT)
+        return DEFAULT_TIMEOUT
+    if not seconds > 0:  # also catches NaN
+        log.warning("CALL_TIMEOUT must be above 0; using %.1f", DEFAULT_TIMEOUT)
+        return DEFAULT_TIMEOUT
+    if seconds > MAX_TIMEOUT:
+        log.warning("CALL_TIMEOUT above %.1f s cannot finish inside Amazon Connect's limit; using %.1f",
+                    MAX_TIMEOUT, MAX_TIMEOUT)
+        return MAX_TIMEOUT
+    return seconds
+
+
+def read_call(event: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The caller's code and the contact id from Amazon Connect's event, each ``None`` when missing or malformed.
+
+    The code comes from ``Details.Parameters.dtmf`` (a function input parameter
+    set in the flow) when present, else from the contact attribute
+    ``Details.ContactData.Attributes.dtmf``.
+    """
+    details = _mapping(_mapping(event).get("Details"))
+    contact = _mapping(details.get("ContactData"))
+    code = _mapping(details.get("Parameters")).get(CODE_KEY)
+    if code is None:
+        code = _mapping(contact.get("Attributes")).get(CODE_KEY)
+    contact_id = contact.get("ContactId")
+    code = code.strip() if isinstance(code, str) else None
+    contact_id = contact_id.strip() if isinstance(contact_id, str) else None
+    return (code if code and _CODE.fullmatch(code) else None,
+            contact_id if contact_id and _CONTACT_ID.fullmatch(contact_id) else None)
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Refuse redirects: they would carry the bearer token to wherever the answer points."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any,
+                         newurl: str) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
+def link_phone(config: Config, code: str, contact_id: str) -> bool:
+    """POST the code and contact id to the plugin: True when linked, False on 404, ``LinkFailed`` otherwise."""
+    body = json.dumps({"dtmf": code, "sessionid": contact_id}).encode()
+    headers = {"Content-Type": "application/json", "Accept": "application/json",
+               "User-Agent": "id-contact-amazon-connect-lambda"}
+    if config.token:
+        headers["Authorization"] = f"Bearer {config.token}"
+    request = urllib.request.Request(config.url, data=body, headers=headers, method="POST")
+    try:
+        with _opener.open(request, timeout=config.timeout) as response:
+            status = response.status
+            response.read()
+    except urllib.error.HTTPError as error:
+        status = error.code
+        error.close()
+    except TimeoutError:
+        raise _failed(contact_id, f"the plugin did not answer within {config.timeout:g} s") from None
+    except urllib.error.URLError as error:
+        if isinstance(error.reason, TimeoutError):
+            raise _failed(contact_id, f"the plugin did not answer within {config.timeout:g} s") from None
+        raise _failed(contact_id, f"the plugin is unreachable ({type(error.reason).__name__})") from None
+    except (OSError, http.client.HTTPException) as error:
+        raise _failed(contact_id, f"the plugin is unreachable or answered garbage ({type(error).__name__})") from None
+    if 200 <= status < 300:
+        log.info("contact %s: linked", contact_id)
+        return True
+    if status == 404:
+        log.info("contact %s: the plugin knows no such unused code", contact_id)
+        return False
+    if status in (401, 403):
+        raise _failed(contact_id, f"the plugin refused the bearer token (HTTP {status}): "
+                                 "CALL_TOKEN must equal the plugin's link_phone_token")
+    if status >= 500:
+        raise _failed(contact_id, f"the plugin failed (HTTP {status})")
+    if 300 <= status < 400:
+        raise _failed(contact_id, f"the plugin answered a redirect (HTTP {status}), not followed: "
+                                 "CALL_URL must be the exact /link_phone URL")
+    raise _failed(contact_id, f"the plugin rejected the request (HTTP {status})")
+
+
+def _failed(contact_id: str, reason: str) -> LinkFailed:
+    """Log which failure happened (never the code or the token) and make the exception to raise."""
+    log.error("contact %s: not linked: %s", contact_id, reason)
+    return LinkFailed(reason)
+
+
+def handler(event: Mapping[str, Any], context: Any) -> dict[str, str]:
+    """The Lambda entry point (``assign_id.handler``): link the call, answer ``{"linked": "true" | "false"}``."""
+    code, contact_id = read_call(event)
+    if code is None or contact_id is None:
+        missing = " and ".join(name for name, value in (("code", code), ("contact id", contact_id)) if value is None)
+        log.warning("event has no usable %s: not asking the plugin", missing)
+        return dict(NOT_LINKED)
+    config = Config.from_environ(os.environ)
+    return dict(LINKED) if link_phone(config, code, contact_id) else dict(NOT_LINKED)
