@@ -122,14 +122,27 @@ def load_public_key(kind: str, pem: str) -> PublicKey:
 
 
 def guess_kind(pem: str) -> str:
-    """``"RSA"`` or ``"EC"``: the kind of key a PEM block holds (for tools that are not told)."""
-    for kind in KINDS:
+    """``"RSA"`` or ``"EC"``: the kind of key a PEM block holds (for tools that are not told).
+
+    Only the form is looked at; loading the key then applies the size and curve rules.
+    """
+    text = _tidy(pem)
+    for kind, parse in (("RSA", RSA.import_key), ("EC", ECC.import_key)):
         try:
-            _import(kind, pem)
-        except KeyLoadError:
+            parse(text)
+        except (ValueError, IndexError, TypeError):
             continue
         return kind
-    raise KeyLoadError("not an RSA or EC P-256 key in PEM form")
+    raise KeyLoadError("not an RSA or EC key in PEM form")
+
+
+def _tidy(pem: str) -> str:
+    if not isinstance(pem, str) or "-----BEGIN" not in pem:
+        raise KeyLoadError("not a PEM block")
+    if "ENCRYPTED" in pem:
+        raise KeyLoadError("passphrase-protected keys are not supported")
+    # Indented TOML strings and CRLF files are common and harmless: tidy the lines.
+    return "\n".join(line.strip() for line in pem.strip().splitlines()) + "\n"
 
 
 def _import(kind: str, pem: str) -> Any:
@@ -137,14 +150,9 @@ def _import(kind: str, pem: str) -> Any:
     # a value that is not one of ours.
     if kind not in KINDS:
         raise KeyLoadError('type must be "RSA" or "EC"')
-    if not isinstance(pem, str) or "-----BEGIN" not in pem:
-        raise KeyLoadError("not a PEM block")
-    if "ENCRYPTED" in pem:
-        raise KeyLoadError("passphrase-protected keys are not supported")
-    # Indented TOML strings and CRLF files are common and harmless: tidy the lines.
-    pem = "\n".join(line.strip() for line in pem.strip().splitlines()) + "\n"
+    text = _tidy(pem)
     try:
-        key = RSA.import_key(pem) if kind == "RSA" else ECC.import_key(pem)
+        key = RSA.import_key(text) if kind == "RSA" else ECC.import_key(text)
     except (ValueError, IndexError, TypeError):
         raise KeyLoadError(f"not a valid {kind} key in PEM form") from None
     if kind == "RSA" and not MIN_RSA_BITS <= key.size_in_bits() <= MAX_RSA_BITS:

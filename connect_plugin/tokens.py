@@ -159,8 +159,12 @@ def _numeric_date(claims: dict[str, Any], name: str) -> float | None:
     value = claims.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidToken("bad_claims", f"{name} is not a number of seconds")
+    try:
+        # float() of a huge int overflows (and JSON allows 4300-digit ints): that too is no date.
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(float(value)):
+            raise OverflowError
+    except OverflowError:
+        raise InvalidToken("bad_claims", f"{name} is not a number of seconds") from None
     return value
 
 

@@ -226,6 +226,14 @@ def test_kind_is_guessed_from_ec_pem(ec_private: ec.EllipticCurvePrivateKey, for
     assert keys.guess_kind(pem) == "EC"
 
 
+def test_kind_of_a_key_that_breaks_the_rules_is_still_recognised() -> None:
+    # So that the tool can then say what is wrong with it (size, curve), not just "unknown".
+    short = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505 (the point of the test)
+    p384 = ec.generate_private_key(ec.SECP384R1())
+    assert keys.guess_kind(public_pem(short)) == "RSA"
+    assert keys.guess_kind(public_pem(p384)) == "EC"
+
+
 def test_kind_of_garbage_cannot_be_guessed() -> None:
     with pytest.raises(KeyLoadError):
         keys.guess_kind("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")

@@ -380,6 +380,11 @@ def test_exp_that_never_comes_is_refused(rsa_keys: TokenKeys, literal: bytes) ->
     refuse(seal({"njwt": njwt}, rsa_keys.encrypt), rsa_keys, "malformed" if literal != b"1e400" else "bad_claims")
 
 
+@pytest.mark.parametrize("name", ["exp", "iat"])
+def test_numeric_date_too_big_for_a_float_is_refused(rsa_keys: TokenKeys, name: str) -> None:  # noqa: F811
+    refuse(token_for(rsa_keys, claims(**{name: 10**400})), rsa_keys, "bad_claims")
+
+
 def test_claims_that_are_not_an_object_are_refused(rsa_keys: TokenKeys) -> None:  # noqa: F811
     njwt = sign_jws({"typ": "JWT", "alg": "RS256"}, b'["succes"]', rsa_keys.sign)
     refuse(seal({"njwt": njwt}, rsa_keys.encrypt), rsa_keys, "malformed")
