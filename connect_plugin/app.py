@@ -16,8 +16,8 @@ from typing import Any
 
 import pluggy
 from tornado.httpserver import HTTPServer
-from tornado.web import Application
 from tornado.netutil import bind_sockets
+from tornado.web import Application
 
 from . import handlers as h
 from . import web

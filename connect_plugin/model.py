@@ -36,7 +36,8 @@ class AuthResult:
     def __repr__(self) -> str:
         keys = sorted(self.attributes) if self.attributes is not None else None
         has_url = self.session_url is not None
-        return f"AuthResult(status={self.status!r}, attribute_keys={keys!r}, session_url={'<set>' if has_url else None})"
+        url = "<set>" if has_url else None
+        return f"AuthResult(status={self.status!r}, attribute_keys={keys!r}, session_url={url})"
 
 
 @dataclass(frozen=True)

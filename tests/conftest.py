@@ -84,7 +84,7 @@ def postgres_server() -> Iterator[str]:
     name = f"cp_test_{os.getpid()}_{secrets.token_hex(3)}"
     try:
         _postgres_admin(POSTGRES_URL, f'CREATE DATABASE "{name}"')
-    except (OSError, ImportError, Exception) as error:  # noqa: BLE001 - any failure means "no server here"
+    except (OSError, ImportError, Exception) as error:
         if REQUIRE_POSTGRES:
             pytest.fail(f"PostgreSQL required (CI) but not reachable at {POSTGRES_URL}: {error!r}")
         pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}")
@@ -92,6 +92,16 @@ def postgres_server() -> Iterator[str]:
     url = urlunsplit((parts.scheme, parts.netloc, "/" + name, "", ""))
     migrate.upgrade(url)
     yield url
+    _postgres_admin(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def empty_postgres(postgres_server: str) -> Iterator[str]:
+    """URL of a brand-new, unmigrated database on the real PostgreSQL server."""
+    name = f"cp_empty_{os.getpid()}_{secrets.token_hex(3)}"
+    _postgres_admin(POSTGRES_URL, f'CREATE DATABASE "{name}"')
+    parts = urlsplit(POSTGRES_URL)
+    yield urlunsplit((parts.scheme, parts.netloc, "/" + name, "", ""))
     _postgres_admin(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

@@ -177,12 +177,13 @@ def free_port() -> int:
 class PluginProcess:
     """``connect-plugin serve`` in a child process, on its own port."""
 
-    def __init__(self, config: Path, *, env: dict[str, str] | None = None, port: int | None = None) -> None:
+    def __init__(self, config: Path, *, env: dict[str, str] | None = None, port: int | None = None,
+                 log_dir: Path | None = None) -> None:
         self.config = config
         self.port = port or free_port()
         self.env = {**os.environ, "CONNECT_PLUGIN_PORT": str(self.port), **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = config.with_suffix(f".{self.port}.log")
+        self.log_path = (log_dir or config.parent) / f"{config.stem}.{self.port}.log"
 
     @property
     def base_url(self) -> str:

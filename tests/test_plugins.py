@@ -48,7 +48,8 @@ def test_installed_plugins_change_nothing_until_configured(tmp_path, keyset, sql
 
 
 def test_json_labels_plugin_replaces_the_translator_and_overlays_config_labels(tmp_path, keyset, sqlite_url):
-    (tmp_path / "labels.json").write_text(json.dumps({"nl": {"email": "E-mail (uit bestand)"}, "de": {"email": "E-Mail"}}))
+    labels = {"nl": {"email": "E-mail (uit bestand)"}, "de": {"email": "E-Mail"}}
+    (tmp_path / "labels.json").write_text(json.dumps(labels))
     parts = parts_for(
         tmp_path, keyset, database_url=sqlite_url,
         translations={"nl": {"report_move": "Verhuizing", "email": "E-mail (uit config)"}},

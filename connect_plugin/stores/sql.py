@@ -12,7 +12,6 @@ which WAL mode lets run while a write is in progress.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -168,7 +167,6 @@ class SqlStore:
                 yield conn
         except (exc.IntegrityError, NotFound):
             raise
-        except (exc.OperationalError, exc.InterfaceError, exc.TimeoutError, exc.DBAPIError, OSError,
-                asyncio.TimeoutError) as error:
+        except (exc.DBAPIError, exc.TimeoutError, OSError, TimeoutError) as error:
             log.warning("session store error: %s", type(error).__name__)
             raise StoreUnavailable("the session store does not answer") from None
