@@ -1,10 +1,16 @@
-"""What a valid token yields, the time rules at their edges, and what minting produces."""
+"""What a valid token yields, the time rules at their edges, what minting produces, and fuzzing.
+
+The fuzz tests hold the module to its promise: whatever comes in, the answer
+is an AuthResult of the right shape or an InvalidToken, never another error.
+"""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from connect_plugin import jwe, tokens
 from connect_plugin.errors import InvalidToken
@@ -12,18 +18,36 @@ from connect_plugin.model import STATUS_FAILED, STATUS_SUCCESS, AuthResult
 from tests.token_fixtures import (  # noqa: F401
     NOW,
     TokenKeys,
+    assert_clean_refusal,
     claims,
     ec_keys,
     jws_for,
     rsa_keys,
     seal,
     token_for,
+    with_header,
 )
+
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+CLAIM_NAMES = st.sampled_from(["status", "attributes", "session_url", "sub", "exp", "iat", "nbf", "other"])
 
 
 def read(token: str | bytes, keys: TokenKeys, **options: object) -> AuthResult:
     options.setdefault("now", NOW)
     return tokens.read_auth_result(token, keys.decrypt, keys.verify, **options)
+
+
+def outcome(token: str | bytes, keys: TokenKeys) -> AuthResult | InvalidToken:
+    """What reading ``token`` at NOW gives: the result, or the refusal."""
+    try:
+        return read(token, keys)
+    except InvalidToken as error:
+        return error
 
 
 def header_of(compact: str) -> dict:
@@ -195,3 +219,47 @@ def test_invalid_result_is_not_minted_and_not_echoed(rsa_keys: TokenKeys, result
     with pytest.raises(ValueError, match="not a valid AuthResult") as caught:
         tokens.make_auth_result(result, rsa_keys.encrypt, rsa_keys.sign)
     assert "42" not in str(caught.value)
+
+
+# --------------------------------------------------------------------------- fuzzing
+
+
+@FUZZ
+@given(changes=st.dictionaries(CLAIM_NAMES, JSON | st.sampled_from(["succes", "failed", NOW, NOW + 300]), max_size=4))
+def test_any_signed_claims_give_a_well_formed_result_or_a_refusal(rsa_keys: TokenKeys, changes: dict) -> None:  # noqa: F811
+    token = token_for(rsa_keys, {**claims(), **changes})
+    result = outcome(token, rsa_keys)
+    if isinstance(result, InvalidToken):
+        assert_clean_refusal(result, result.reason, token)
+        assert result.reason in {"bad_claims", "expired"}
+        return
+    assert result.status in (STATUS_SUCCESS, STATUS_FAILED)
+    assert result.attributes is None or all(isinstance(v, str) for v in result.attributes.values())
+    assert result.session_url is None or isinstance(result.session_url, str)
+
+
+@FUZZ
+@given(members=st.dictionaries(st.sampled_from(["alg", "enc", "zip", "crit", "epk", "apu", "apv", "kid"]), JSON))
+def test_any_jwe_header_is_read_or_cleanly_refused(ec_keys: TokenKeys, members: dict) -> None:  # noqa: F811
+    token = with_header(token_for(ec_keys), **members)
+    with pytest.raises(InvalidToken) as caught:  # the changed header no longer fits the tag, at best
+        read(token, ec_keys)
+    assert_clean_refusal(caught.value, caught.value.reason, token)
+
+
+@FUZZ
+@given(data=st.data())
+def test_any_single_bit_flip_in_the_token_text_is_refused(rsa_keys: TokenKeys, data: st.DataObject) -> None:  # noqa: F811
+    raw = bytearray(token_for(rsa_keys).encode())
+    raw[data.draw(st.integers(0, len(raw) - 1))] ^= 1 << data.draw(st.integers(0, 7))
+    with pytest.raises(InvalidToken) as caught:
+        read(bytes(raw), rsa_keys)
+    assert caught.value.reason in {"malformed", "unsupported", "cannot_decrypt"}
+    assert_clean_refusal(caught.value, caught.value.reason, bytes(raw))
+
+
+@FUZZ
+@given(text=st.text(alphabet="ABCDEFabcdef0123456789-_.{}\"", max_size=400))
+def test_arbitrary_text_is_only_ever_an_invalid_token(ec_keys: TokenKeys, text: str) -> None:  # noqa: F811
+    with pytest.raises(InvalidToken):
+        read(text, ec_keys)
