@@ -139,6 +139,8 @@ class StandIn:
                 except OSError:
                     pass  # the client gave up first: that is what the slow case tests
 
+            do_GET = do_POST  # a followed redirect may arrive as a GET
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
@@ -418,9 +420,10 @@ def test_slow_plugin_raises_within_the_configured_timeout(stand_in, lambda_env, 
     assert_logged_safely(lambda_log, "1234567890")
 
 
-def test_redirect_is_not_followed_so_the_token_stays_with_the_plugin(stand_in, lambda_env, lambda_log):
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_redirect_is_not_followed_so_the_token_stays_with_the_plugin(stand_in, lambda_env, lambda_log, status):
     elsewhere = stand_in()
-    redirecting = stand_in(status=307, headers={"Location": elsewhere.url})
+    redirecting = stand_in(status=status, headers={"Location": elsewhere.url})
     lambda_env(redirecting.url, token=TOKEN)
 
     with pytest.raises(assign_id.LinkFailed, match="redirect"):
