@@ -9,6 +9,7 @@ from .codes import RandomDigits
 from .config import Settings
 from .hookspecs import hookimpl
 from .notify import LocalNotifier
+from .stores.engine import is_postgres
 from .stores.sql import SqlStore
 from .translations import ConfigTranslator
 
@@ -33,5 +34,9 @@ def connect_plugin_translator(settings: Settings) -> ConfigTranslator:
 
 @hookimpl(trylast=True)
 def connect_plugin_notifier(settings: Settings) -> LocalNotifier:
-    """In-process fan-out (one instance)."""
+    """PostgreSQL LISTEN/NOTIFY on a PostgreSQL store (several instances); else in-process fan-out."""
+    if is_postgres(settings.database_url):
+        from .stores.pg_notify import PostgresNotifier  # needs asyncpg, the postgres extra
+
+        return PostgresNotifier(settings.database_url, timeout=settings.database_timeout)
     return LocalNotifier()

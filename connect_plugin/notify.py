@@ -49,6 +49,10 @@ class LocalNotifier:
 
     async def close(self) -> None:
         """Wake every waiter so long-lived requests can finish."""
+        self.wake_all()
+
+    def wake_all(self) -> None:
+        """Wake every waiter in this process (each re-reads its session)."""
         for subs in list(self._subs.values()):
             for sub in list(subs):
                 sub._wake()

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from Crypto.PublicKey import RSA
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.iostream import StreamClosedError
 
 from connect_plugin import keys
 
@@ -133,7 +134,10 @@ class Api:
         url = path if path.startswith("http") else self.base_url + path
         request = HTTPRequest(url, method=method, body=data, headers=hdrs, request_timeout=timeout,
                               allow_nonstandard_methods=True)
-        response = await self.http.fetch(request, raise_error=False)
+        try:
+            response = await self.http.fetch(request, raise_error=False)
+        except (OSError, StreamClosedError, HTTPClientError) as error:
+            raise ConnectionError(f"{method} {path}: {error}") from None
         if response.code == 599:
             raise ConnectionError(f"{method} {path}: {response.error}")
         return Response(response.code, response.headers, response.body or b"")

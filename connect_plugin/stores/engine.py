@@ -7,6 +7,7 @@ that readers never wait for the writer.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -31,6 +32,18 @@ def driver_url(url: str) -> str:
     if scheme in SQLITE_SCHEMES:
         return "sqlite+aiosqlite:" + url.split(":", 1)[1]
     raise ConfigError("database_url", "must be a sqlite:/// or postgres:// URL")
+
+
+def require_driver(url: str) -> None:
+    """Raise ConfigError unless the async driver for ``url`` is installed."""
+    driver_url(url)
+    if is_postgres(url) and importlib.util.find_spec("asyncpg") is None:
+        raise ConfigError("database_url", "PostgreSQL needs the asyncpg driver: pip install 'connect-plugin[postgres]'")
+
+
+def is_postgres(url: str) -> bool:
+    """True for a PostgreSQL URL."""
+    return urlsplit(url).scheme.lower() in POSTGRES_SCHEMES
 
 
 def is_sqlite(url: str) -> bool:

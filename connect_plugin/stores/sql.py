@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ..errors import CodeTaken, ConfigError, NotFound, StoreUnavailable
 from ..migrate import current_revision, head_revision
 from ..model import NewSession, StoredSession
-from .engine import driver_url, is_sqlite, make_engine
+from .engine import is_sqlite, make_engine, require_driver
 from .schema import session_table as t
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class SqlStore:
     """A ``SessionStore`` over one SQL database (see the module docstring)."""
 
     def __init__(self, url: str, *, pool_size: int = 5, timeout: float = 1.0) -> None:
-        driver_url(url)  # an unsupported URL is a ConfigError now, not at the first request
+        require_driver(url)  # an unsupported URL is a ConfigError now, not at the first request
         self.url = url
         self.timeout = timeout
         self.sqlite = is_sqlite(url)

@@ -1,0 +1,160 @@
+"""PostgreSQL going away and coming back, and change events crossing instances through it.
+
+The database connection runs through ``tests.faults.TcpProxy``, which cuts it
+for real (refused connections, or a silent network); nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from connect_plugin.app import Runtime
+from connect_plugin.config import load_settings
+from tests.faults import TcpProxy
+from tests.support import Api, dtmf_of, write_config
+
+
+@pytest.fixture
+def proxy(postgres_url: str) -> Iterator[TcpProxy]:
+    """A cuttable TCP path to the test database."""
+    parts = urlsplit(postgres_url)
+    with TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432) as p:
+        yield p
+
+
+def through(proxy: TcpProxy, url: str) -> str:
+    """``url`` with its host and port replaced by the proxy's."""
+    parts = urlsplit(url)
+    netloc = f"{parts.username}@127.0.0.1:{proxy.port}" if parts.username else f"127.0.0.1:{proxy.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+
+
+async def start_runtime(tmp_path, keyset, database_url: str, name: str = "p") -> Runtime:
+    config = write_config(tmp_path / f"{name}.toml", keyset, database_url=database_url, port=0)
+    runtime = Runtime(load_settings(config, environ={}))
+    await runtime.start()
+    return runtime
+
+
+async def wait_until(predicate, timeout: float) -> float:
+    """Poll an async predicate; return the seconds it took to become true."""
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    while loop.time() - began < timeout:
+        if await predicate():
+            return loop.time() - began
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not true within {timeout}s")
+
+
+async def timed(coro) -> tuple[float, object]:
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    result = await coro
+    return loop.time() - began, result
+
+
+@pytest.mark.gen_test(timeout=90)
+@pytest.mark.parametrize("fault", ["refuse", "blackhole"])
+async def test_database_outage_gives_quick_503s_and_service_resumes_without_restart(
+    tmp_path, keyset, postgres_url, proxy, fault
+):
+    runtime = await start_runtime(tmp_path, keyset, through(proxy, postgres_url))
+    api = Api(f"http://127.0.0.1:{runtime.port}")
+    try:
+        assert (await api.start("report_move")).status == 200
+        getattr(proxy, fault)()
+
+        took, started = await timed(api.start("report_move"))
+        print(f"\n{fault}: start_communication answered {started.status} in {took:.2f}s")
+        assert started.status == 503
+        assert started.json["error"] == "StoreUnavailable"
+        # Expected: instant when refused, 2 x database_timeout when silent; a hang would be 20 s+.
+        assert took < 8, "a request must not hang while the database is away"
+        took, health = await timed(api.call("GET", "/health"))
+        assert health.status == 503
+        assert health.json["store"] == "down"
+        assert took < 8
+
+        proxy.restore()
+
+        async def healthy() -> bool:
+            return (await api.call("GET", "/health")).status == 200
+
+        print(f"{fault}: healthy again {await wait_until(healthy, 20):.2f}s after the database returned")
+        started = await api.start("report_move")
+        assert started.status == 200
+        assert (await api.link(dtmf_of(started), "b0b0b0b0-0000-4000-8000-000000000001")).status == 200
+    finally:
+        await runtime.stop()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_connections_killed_by_the_server_are_replaced_before_use(tmp_path, keyset, postgres_url):
+    import asyncpg
+
+    runtime = await start_runtime(tmp_path, keyset, postgres_url)
+    api = Api(f"http://127.0.0.1:{runtime.port}")
+    try:
+        assert (await api.start("report_move")).status == 200
+        admin = await asyncpg.connect(postgres_url.replace("postgresql://", "postgres://"))
+        try:
+            killed = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await admin.close()
+        assert killed >= 1
+        assert (await api.start("report_move")).status == 200  # pre-ping found the dead connection
+    finally:
+        await runtime.stop()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_result_posted_to_one_instance_wakes_a_display_waiting_on_another(tmp_path, keyset, postgres_url, mint):
+    a = await start_runtime(tmp_path, keyset, postgres_url, "a")
+    b = await start_runtime(tmp_path, keyset, postgres_url, "b")
+    try:
+        await asyncio.wait_for(b.parts.notifier.connected.wait(), 10)
+        api_a = Api(f"http://127.0.0.1:{a.port}")
+        contact = "d15b1a70-0000-4000-8000-000000000001"
+        started = (await api_a.start("report_move")).json
+        await api_a.link(started["client_url"].rsplit(",", 1)[1], contact)
+        subscription = b.parts.notifier.listen(contact)
+        try:
+            await api_a.post_result(started["attr_url"], mint())
+            took, woke = await timed(subscription.wait(5))
+        finally:
+            subscription.close()
+        print(f"\ninstance B woke {took * 1000:.0f} ms after instance A stored the result")
+        assert woke, "instance B never heard of the change"
+        info = await Api(f"http://127.0.0.1:{b.port}").info(contact)
+        assert info.json["auth_result"]["status"] == "succes"
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_display_is_woken_to_re_read_when_the_listen_connection_comes_back(
+    tmp_path, keyset, postgres_url, proxy
+):
+    runtime = await start_runtime(tmp_path, keyset, through(proxy, postgres_url))
+    try:
+        notifier = runtime.parts.notifier
+        await asyncio.wait_for(notifier.connected.wait(), 10)
+        subscription = notifier.listen("c0c0c0c0-0000-4000-8000-000000000001")
+        try:
+            proxy.refuse()
+            await asyncio.sleep(0.5)
+            proxy.restore()
+            assert await subscription.wait(15), "events may have been missed: displays must re-read"
+        finally:
+            subscription.close()
+    finally:
+        await runtime.stop()
