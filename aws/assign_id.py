@@ -24,8 +24,9 @@ Configuration (Lambda environment variables):
 ``CALL_TOKEN``
     optional; sent as ``Authorization: Bearer <token>``: the plugin's ``link_phone_token``;
 ``CALL_TIMEOUT``
-    seconds to wait on the plugin (default 3, at most 7: Amazon Connect waits
-    8 seconds at most for the whole invocation).
+    seconds to wait on the plugin, to connect and for each read of its answer
+    (default 3, at most 7: Amazon Connect waits 8 seconds at most for the whole
+    invocation; the function's own timeout setting is the hard cap).
 
 Standard library only: the file is the whole deployment package.
 """
@@ -112,13 +113,13 @@ def read_call(event: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """The caller's code and the contact id from Amazon Connect's event, each ``None`` when missing or malformed.
 
     The code comes from ``Details.Parameters.dtmf`` (a function input parameter
-    set in the flow) when present, else from the contact attribute
+    set in the flow) when present and not empty, else from the contact attribute
     ``Details.ContactData.Attributes.dtmf``.
     """
     details = _mapping(_mapping(event).get("Details"))
     contact = _mapping(details.get("ContactData"))
     code = _mapping(details.get("Parameters")).get(CODE_KEY)
-    if code is None:
+    if code is None or (isinstance(code, str) and not code.strip()):
         code = _mapping(contact.get("Attributes")).get(CODE_KEY)
     contact_id = contact.get("ContactId")
     code = code.strip() if isinstance(code, str) else None

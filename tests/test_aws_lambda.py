@@ -287,6 +287,15 @@ async def test_function_parameter_wins_over_contact_attribute(open_plugin, lambd
 
 
 @pytest.mark.gen_test
+async def test_empty_function_parameter_falls_back_to_the_contact_attribute(open_plugin, lambda_env):
+    # A flow whose input parameter names an unset value passes an empty string.
+    code = await issue_code(open_plugin)
+    lambda_env(open_plugin.base_url + "/link_phone")
+
+    assert assign_id.handler(connect_event(new_contact(), parameter="", attribute=code), None) == {"linked": "true"}
+
+
+@pytest.mark.gen_test
 async def test_success_log_names_the_contact_never_the_code(open_plugin, lambda_env, lambda_log):
     code = await issue_code(open_plugin)
     contact = new_contact()
