@@ -166,3 +166,40 @@ async def test_sigterm_lets_an_in_flight_request_finish(tmp_path, keyset, postgr
     finally:
         await blocker.close()
         server.kill()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_token_minted_by_the_cli_round_trips_through_the_running_server(tmp_path):
+    config = sample_copy(tmp_path)
+    keys_dir = config.parent / "keys"
+    server = PluginProcess(config, log_dir=tmp_path)
+    server.env["CONNECT_PLUGIN_INTERNAL_URL"] = server.base_url
+    server.start()
+    try:
+        api = Api(server.base_url)
+        started = (await api.start("report_move")).json
+        minted = await asyncio.to_thread(
+            run_cli, "token", "--encrypt-key", str(keys_dir / "plugin-encrypt.pub.pem"),
+            "--sign-key", str(keys_dir / "auth-sign.key.pem"), "--attr", "email=jane@example.com",
+            "--attr", "fullname=Jane Doe", "--post", started["attr_url"],
+        )
+        assert minted.returncode == 0, minted.stderr
+        assert "200" in minted.stdout
+        await api.link(dtmf_of_json(started), CONTACT)
+        info = (await api.info(CONTACT)).json
+        assert info["auth_result"] == {
+            "status": "succes", "attributes": {"email": "jane@example.com", "fullname": "Jane Doe"},
+        }
+        token = (await asyncio.to_thread(
+            run_cli, "token", "--encrypt-key", str(keys_dir / "plugin-encrypt.pub.pem"),
+            "--sign-key", str(keys_dir / "auth-sign.key.pem"), "--attr", "email=jane@example.com",
+        )).stdout.strip()
+        decoded = await asyncio.to_thread(run_cli, "token", "--decode", "--config", str(config), token)
+        assert decoded.returncode == 0, decoded.stderr
+        assert "jane@example.com" in decoded.stdout
+    finally:
+        server.terminate()
+
+
+def dtmf_of_json(started: dict) -> str:
+    return started["client_url"].rsplit(",", 1)[1]
