@@ -87,6 +87,8 @@ class Settings:
     amazon_connect_url: str = ""
     streams_url: str = ""
     attribute_url: str = ""
+    web_dir: str = ""
+    events_keepalive: int = 15
     plugins: Mapping[str, Any] = field(default_factory=dict)
     source: str = "<defaults>"
 
@@ -228,6 +230,8 @@ def _validate(raw: dict[str, Any], base_dir: Path, source: str) -> Settings:
     values["amazon_connect_url"] = _url(raw, "amazon_connect_url")
     values["streams_url"] = _str(raw, "streams_url", "")
     values["attribute_url"] = _str(raw, "attribute_url", "")
+    values["web_dir"] = _directory(raw, "web_dir", base_dir)
+    values["events_keepalive"] = _int(raw, "events_keepalive", 15, 1, 300)
     plugins = raw.get("plugins", {})
     if not isinstance(plugins, dict):
         raise ConfigError("plugins", "must be a table")
@@ -331,6 +335,17 @@ def _key(raw: Mapping[str, Any], key: str, base_dir: Path, *, private: bool) -> 
         return keys.load_private_key(kind, pem) if private else keys.load_public_key(kind, pem)
     except keys.KeyLoadError as exc:
         raise ConfigError(f"{key}.key", str(exc)) from None
+
+
+def _directory(raw: Mapping[str, Any], key: str, base_dir: Path) -> str:
+    value = _str(raw, key, "")
+    if not value:
+        return ""
+    path = Path(value)
+    path = path if path.is_absolute() else base_dir / path
+    if not path.is_dir():
+        raise ConfigError(key, f"{path} is not a directory")
+    return str(path.resolve())
 
 
 def _database_url(raw: Mapping[str, Any], base_dir: Path) -> str:

@@ -58,6 +58,8 @@ class BaseHandler(web.RequestHandler):
     """What every endpoint shares: the service, body limits, JSON errors, no caching."""
 
     _counted = False
+    #: Whether pages on ``settings.allowed_origins`` may read this endpoint's answers (CORS).
+    cors = False
 
     @property
     def service(self) -> FlowService:
@@ -67,6 +69,21 @@ class BaseHandler(web.RequestHandler):
     def set_default_headers(self) -> None:
         self.set_header("Cache-Control", "no-store")
         self.set_header("X-Content-Type-Options", "nosniff")
+        if self.cors:
+            self.set_header("Vary", "Origin")
+            origin = self.request.headers.get("Origin", "")
+            if origin.lower() in {o.lower() for o in self.service.settings.allowed_origins}:
+                self.set_header("Access-Control-Allow-Origin", origin)
+
+    def options(self, *args: str) -> None:
+        """CORS preflight: ``GET`` only, for the origins ``set_default_headers`` allows."""
+        if not self.cors:
+            raise web.HTTPError(405)
+        self.set_header("Access-Control-Allow-Methods", "GET")
+        self.set_header("Access-Control-Allow-Headers", "Last-Event-ID")
+        self.set_header("Access-Control-Max-Age", "600")
+        self.set_status(204)
+        self.finish()
 
     def prepare(self) -> None:
         self.application.settings["in_flight"].enter()
@@ -193,6 +210,8 @@ class LinkHandler(BaseHandler):
 
 class InfoHandler(BaseHandler):
     """``GET /session_info/<contact id>`` (from the attribute display)."""
+
+    cors = True
 
     async def get(self, contact_id: str) -> None:
         info = await self.service.session_info(contact_id)
