@@ -131,17 +131,14 @@ def session_state(info: SessionInfo | None, labels: Mapping[str, str], locale: s
     """
     if info is None:
         return {"state": "no_session", "locale": locale}
-    out: dict[str, Any] = {"locale": locale, "purpose": info.purpose, "purpose_label": labels.get(info.purpose)}
     result = info.auth_result
-    if result is None:
-        out["state"] = "waiting"
-    elif result.status == STATUS_SUCCESS:
-        out["state"] = "verified"
+    state = "waiting" if result is None else "verified" if result.status == STATUS_SUCCESS else "failed"
+    out: dict[str, Any] = {"state": state, "locale": locale, "purpose": info.purpose,
+                           "purpose_label": labels.get(info.purpose)}
+    if result is not None and state == "verified":
         out["attributes"] = [
             {"key": key, "label": labels.get(key), "value": value} for key, value in (result.attributes or {}).items()
         ]
-    else:
-        out["state"] = "failed"
     return out
 
 
@@ -306,7 +303,7 @@ def overridden_file(web_dir: str, folder: str, name: str) -> Path | None:
     relative = PurePosixPath(name)
     if not web_dir or not name or relative.is_absolute() or ".." in relative.parts:
         return None
-    candidate = Path(web_dir, folder, *relative.parts)  # a symlink here is the deployer's choice
+    candidate = Path(web_dir, folder, *relative.parts)  # a symlink out of the folder: 403 from Tornado
     return candidate if candidate.is_file() else None
 
 

@@ -127,6 +127,10 @@ async def test_files_in_web_dir_are_served_before_the_built_in_ones(plugin_facto
     assert (streams.status, streams.body) == (200, b"/* the deployer's copy */\n")
     # still the built-in page, and nothing outside the page folders
     assert b'src="display.js"' in (await plugin.api.call("GET", "/attribute-ui/")).body
+    (web_dir / "attribute-ui" / "linked.txt").symlink_to(web_dir / "secret.txt")
+    linked = await plugin.api.call("GET", "/attribute-ui/linked.txt")
+    assert linked.status == 403
+    assert b"not for browsers" not in linked.body
     for path in ("/attribute-ui/..%2Fsecret.txt", "/attribute-ui/%2E%2E/secret.txt", "/attribute-ui/../secret.txt"):
         response = await plugin.api.call("GET", path)
         assert response.status in (403, 404), path
