@@ -62,14 +62,24 @@ def _command(sub: argparse._SubParsersAction, name: str, text: str, func: Callab
     p.set_defaults(func=func)
 
 
+#: Libraries whose debug output carries SQL parameters: tokens, codes, contact ids.
+QUIET_LOGGERS = ("sqlalchemy", "aiosqlite", "asyncpg")
+
+
 def setup_logging(settings: Settings) -> None:
-    """Log to stderr at the configured level; access lines go through ``handlers.log_request``."""
+    """Log to stderr at the configured level; access lines go through ``handlers.log_request``.
+
+    Database drivers log at warning level at most, even with ``log_level = "debug"``:
+    their debug lines hold the values of every statement.
+    """
     logging.basicConfig(
         level=settings.log_level_number,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
         force=True,
     )
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, settings.log_level_number))
 
 
 def _settings(args: argparse.Namespace) -> Settings:

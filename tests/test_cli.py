@@ -203,3 +203,26 @@ async def test_token_minted_by_the_cli_round_trips_through_the_running_server(tm
 
 def dtmf_of_json(started: dict) -> str:
     return started["client_url"].rsplit(",", 1)[1]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_debug_log_holds_no_token_code_or_attribute_value(tmp_path, keyset, mint, database_url):
+    config = write_config(tmp_path / "debug.toml", keyset, database_url=database_url, log_level="debug")
+    server = PluginProcess(config, log_dir=tmp_path).start()
+    secret_value = "Geheime-Waarde-5531"
+    contact = "feedc0de-0000-4000-8000-00000000d3b6"
+    try:
+        api = Api(server.base_url)
+        started = (await api.start("report_move")).json
+        token = mint(attributes={"fullname": secret_value})
+        await api.post_result(started["attr_url"], token)
+        await api.link(dtmf_of_json(started), contact)
+        assert (await api.info(contact)).json["auth_result"]["attributes"]["fullname"] == secret_value
+        await api.post_result(started["attr_url"], token)  # a refusal is logged too
+    finally:
+        server.terminate()
+    log = server.output()
+    assert "DEBUG" in log
+    for secret in (secret_value, token[:40], token.split(".")[3][:20], dtmf_of_json(started),
+                   started["attr_url"].rsplit("/", 1)[1], contact):
+        assert secret not in log
