@@ -25,6 +25,12 @@ from tornado.iostream import StreamClosedError
 from connect_plugin import keys
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli_command() -> list[str]:
+    """How to run ``connect-plugin``: the installed console script, as deployers do."""
+    script = Path(sys.executable).parent / "connect-plugin"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "connect_plugin"]
 POSTGRES_URL = os.environ.get("CONNECT_PLUGIN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -198,7 +204,7 @@ class PluginProcess:
         """Start the process; with ``wait``, return once it accepts connections."""
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "connect_plugin", "serve", "--config", str(self.config)],
+            [*cli_command(), "serve", "--config", str(self.config)],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=str(self.config.parent),
         )
         if wait:

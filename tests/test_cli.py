@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT, Api, PluginProcess, dtmf_of, write_config
+from tests.support import ROOT, Api, PluginProcess, cli_command, dtmf_of, write_config
 
 REFERENCE_SAMPLE = Path(__file__).parent / "data" / "reference-config.sample.toml"
 CONTACT = "3e9b8c1d-6a5f-4d2e-b7c0-1f2e3d4c5b6a"
@@ -21,7 +20,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
     import os
 
     return subprocess.run(
-        [sys.executable, "-m", "connect_plugin", *args], capture_output=True, text=True, timeout=60,
+        [*cli_command(), *args], capture_output=True, text=True, timeout=60,
         env={**os.environ, **(env or {})}, cwd=cwd,
     )
 
