@@ -13,28 +13,17 @@ deployer can keep a few in the configuration and the long list in the file.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
 
 from connect_plugin.config import Settings
 from connect_plugin.errors import ConfigError
 from connect_plugin.hookspecs import hookimpl
+from connect_plugin.translations import ConfigTranslator
 
 NAME = "json_labels"
 
 
-class JsonLabels:
-    """Labels from the configuration, overlaid with those of a JSON file."""
-
-    def __init__(self, labels: Mapping[str, Mapping[str, str]]) -> None:
-        self._labels = {locale.lower(): dict(table) for locale, table in labels.items()}
-
-    def locales(self) -> Sequence[str]:
-        """Every locale with labels."""
-        return tuple(self._labels)
-
-    def labels(self, locale: str) -> Mapping[str, str]:
-        """Tag -> label for one locale."""
-        return self._labels.get(locale.lower(), {})
+class JsonLabels(ConfigTranslator):
+    """The built-in translator's lookups, over the configuration's labels overlaid with the file's."""
 
 
 def load(settings: Settings, file: str) -> JsonLabels:
