@@ -22,6 +22,7 @@ from tornado.web import Application
 from . import handlers as h
 from . import web
 from .config import Settings
+from .feedback import SessionFeedback
 from .plugins import Parts, build_parts, make_manager
 from .service import FlowService
 
@@ -36,6 +37,7 @@ def make_app(service: FlowService, **extra: Any) -> Application:
         (r"/start_communication", h.StartHandler),
         (rf"/session_result/{h.PATH_ID}", h.ResultHandler),
         (r"/link_phone", h.LinkHandler),
+        (r"/end_call", h.EndCallHandler),
         (rf"/session_info/{h.PATH_ID}", h.InfoHandler),
         (r"/clean_db", h.CleanHandler),
         (r"/health", h.HealthHandler),
@@ -59,8 +61,10 @@ class Runtime:
         self.settings = settings
         self.pm = pm or make_manager()
         self.parts: Parts = build_parts(settings, self.pm)
+        self.feedback = SessionFeedback()
         self.service = FlowService(
-            settings, self.parts.store, self.parts.code_generator, self.parts.translator, self.parts.notifier
+            settings, self.parts.store, self.parts.code_generator, self.parts.translator, self.parts.notifier,
+            feedback=self.feedback,
         )
         self.app = make_app(self.service)
         self.server: HTTPServer | None = None
@@ -108,6 +112,7 @@ class Runtime:
             except TimeoutError:
                 log.warning("requests still running after %.0fs; closing them", grace)
             await self.server.close_all_connections()
+        await self.feedback.close()
         await self.parts.store.close()
 
     async def _drain(self) -> None:

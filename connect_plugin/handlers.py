@@ -185,8 +185,8 @@ class ResultHandler(BaseHandler):
         self.finish()
 
 
-class LinkHandler(BaseHandler):
-    """``POST /link_phone`` (from the Amazon Connect Lambda)."""
+class LambdaHandler(BaseHandler):
+    """What the Amazon Connect Lambda calls: the bearer token when one is configured, a contact id."""
 
     def prepare(self) -> None:
         super().prepare()
@@ -198,13 +198,29 @@ class LinkHandler(BaseHandler):
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.reveal().encode()):
             raise Unauthorized("missing or wrong bearer token")
 
-    async def post(self) -> None:
-        body = self.json_object()
-        dtmf = self.field(body, "dtmf")
+    def contact_id(self, body: dict[str, Any]) -> str:
+        """The ``sessionid`` field: an Amazon Connect ContactId."""
         contact_id = self.field(body, "sessionid")
         if not contact_id or not _CONTACT_ID.match(contact_id):
             raise BadRequest("field sessionid must be a contact id (letters, digits, - _ .; at most 256)")
-        await self.service.link_phone(dtmf or "", contact_id)
+        return contact_id
+
+
+class LinkHandler(LambdaHandler):
+    """``POST /link_phone`` (from the Lambda, while the caller is in the contact flow)."""
+
+    async def post(self) -> None:
+        body = self.json_object()
+        dtmf = self.field(body, "dtmf")
+        await self.service.link_phone(dtmf or "", self.contact_id(body))
+        self.finish()
+
+
+class EndCallHandler(LambdaHandler):
+    """``POST /end_call`` (from the Lambda in the disconnect flow): the call is over."""
+
+    async def post(self) -> None:
+        await self.service.end_call(self.contact_id(self.json_object()))
         self.finish()
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from . import codes, tokens
 from .config import Settings
 from .errors import CodesExhausted, CodeTaken, NotFound, PluginError
+from .feedback import LOGOUT, USER_ACTIVE, SessionFeedback
 from .hookspecs import CodeGenerator, Notifier, SessionStore, Translator
 from .model import AuthResult, NewSession, SessionInfo
 
@@ -50,6 +51,7 @@ class FlowService:
         translator: Translator,
         notifier: Notifier,
         clock: Callable[[], float] = time.time,
+        feedback: SessionFeedback | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -57,6 +59,7 @@ class FlowService:
         self.translator = translator
         self.notifier = notifier
         self.clock = clock
+        self.feedback = feedback
 
     async def start(self, purpose: str, auth_result: str | None = None) -> Started:
         """Create a session with a fresh DTMF code (and its result, when given inline).
@@ -84,10 +87,11 @@ class FlowService:
 
     async def report_result(self, result_code: str, token: str) -> None:
         """Verify a posted result and store it, once, with the session it belongs to."""
-        self.read_token(token)
+        result = self.read_token(token)
         contact_id = await self.store.store_result(codes.result_key(result_code), token, self.clock())
-        if contact_id is not None:
+        if contact_id is not None:  # the call is on: the agent's display and the auth plugin hear of it
             await self.notifier.publish(contact_id)
+            self._send_feedback(result, USER_ACTIVE)
 
     async def link_phone(self, dtmf: str, contact_id: str) -> None:
         """Link a call to the session whose code the caller typed (idempotent for retries)."""
@@ -95,6 +99,13 @@ class FlowService:
             raise NotFound()
         await self.store.link(dtmf, contact_id, self.clock())
         await self.notifier.publish(contact_id)
+        await self._feedback_for_contact(contact_id, USER_ACTIVE)
+
+    async def end_call(self, contact_id: str) -> None:
+        """The call ended: the citizen is done (session feedback ``logout``)."""
+        if await self.store.find_by_contact(contact_id) is None:
+            raise NotFound()
+        await self._feedback_for_contact(contact_id, LOGOUT)
 
     async def session_info(self, contact_id: str) -> SessionInfo:
         """Purpose and verified result for a linked call; the token's expiry is not re-checked."""
@@ -131,6 +142,21 @@ class FlowService:
             leeway=self.settings.token_leeway,
             now=self.clock(),
         )
+
+    async def _feedback_for_contact(self, contact_id: str, kind: str) -> None:
+        """Session feedback for the result of a call's session, if it asked for feedback."""
+        if self.feedback is None:
+            return
+        try:
+            stored = await self.store.find_by_contact(contact_id)
+            if stored is not None and stored.auth_result is not None:
+                self._send_feedback(self.read_token(stored.auth_result, check_expiry=False), kind)
+        except PluginError as error:  # the call's own step succeeded; feedback is best effort
+            log.warning("session feedback (%s) skipped: %s", kind, type(error).__name__)
+
+    def _send_feedback(self, result: AuthResult, kind: str) -> None:
+        if self.feedback is not None and result.session_url is not None:
+            self.feedback.send(result.session_url, kind)
 
     def _new_dtmf(self) -> str:
         dtmf = self.code_generator.generate()
