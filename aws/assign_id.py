@@ -13,6 +13,11 @@ function posts ``{"dtmf": <code>, "sessionid": <ContactId>}`` to the plugin's
   the event carries no usable code or contact id (then the plugin is not asked);
   the flow may ask the caller again.
 
+Invoked from a disconnect flow with the function parameter ``call_event`` set to
+``ended``, it posts ``{"sessionid": <ContactId>}`` to the plugin's ``/end_call``
+(beside ``/link_phone``) instead, so that the plugin can tell the authentication
+plugin the citizen is done, and answers ``{"ended": "true" | "false"}``.
+
 Anything else raises, which sends the flow down the block's Error branch: the
 plugin is unreachable, too slow, answers 5xx, or refuses the bearer token.  Each
 failure logs one line saying which; no line ever holds the code or the token.
@@ -53,6 +58,11 @@ CODE_KEY = "dtmf"
 RESULT_KEY = "linked"
 LINKED = {RESULT_KEY: "true"}
 NOT_LINKED = {RESULT_KEY: "false"}
+
+#: A disconnect flow invokes the function with the parameter call_event = ended.
+EVENT_KEY = "call_event"
+ENDED = "ended"
+ENDED_KEY = "ended"
 
 DEFAULT_TIMEOUT = 3.0
 MAX_TIMEOUT = 7.0
@@ -145,12 +155,35 @@ _opener = urllib.request.build_opener(_NoRedirects)
 
 def link_phone(config: Config, code: str, contact_id: str) -> bool:
     """POST the code and contact id to the plugin: True when linked, False on 404, ``LinkFailed`` otherwise."""
-    body = json.dumps({"dtmf": code, "sessionid": contact_id}).encode()
+    if _post(config, config.url, {"dtmf": code, "sessionid": contact_id}, contact_id):
+        log.info("contact %s: linked", contact_id)
+        return True
+    log.info("contact %s: the plugin knows no such unused code", contact_id)
+    return False
+
+
+def end_call(config: Config, contact_id: str) -> bool:
+    """POST the ended call's contact id to the plugin's ``/end_call``: True when it knew the call."""
+    known = _post(config, end_call_url(config.url), {"sessionid": contact_id}, contact_id)
+    log.info("contact %s: end of call %s", contact_id, "reported" if known else "not linked to a session")
+    return known
+
+
+def end_call_url(call_url: str) -> str:
+    """``/end_call`` beside the configured ``/link_phone`` URL."""
+    parts = urlsplit(call_url)
+    base = parts.path.rsplit("/", 1)[0] if parts.path.endswith("/link_phone") else parts.path.rstrip("/")
+    return parts._replace(path=f"{base}/end_call", query="", fragment="").geturl()
+
+
+def _post(config: Config, url: str, payload: Mapping[str, str], contact_id: str) -> bool:
+    """POST JSON to the plugin: True on 2xx, False on 404, ``LinkFailed`` (logged) otherwise."""
+    body = json.dumps(payload).encode()
     headers = {"Content-Type": "application/json", "Accept": "application/json",
                "User-Agent": "id-contact-amazon-connect-lambda"}
     if config.token:
         headers["Authorization"] = f"Bearer {config.token}"
-    request = urllib.request.Request(config.url, data=body, headers=headers, method="POST")
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
         with _opener.open(request, timeout=config.timeout) as response:
             status = response.status
@@ -167,10 +200,8 @@ def link_phone(config: Config, code: str, contact_id: str) -> bool:
     except (OSError, http.client.HTTPException) as error:
         raise _failed(contact_id, f"the plugin is unreachable or answered garbage ({type(error).__name__})") from None
     if 200 <= status < 300:
-        log.info("contact %s: linked", contact_id)
         return True
     if status == 404:
-        log.info("contact %s: the plugin knows no such unused code", contact_id)
         return False
     if status in (401, 403):
         raise _failed(contact_id, f"the plugin refused the bearer token (HTTP {status}): "
@@ -190,7 +221,17 @@ def _failed(contact_id: str, reason: str) -> LinkFailed:
 
 
 def handler(event: Mapping[str, Any], context: Any) -> dict[str, str]:
-    """The Lambda entry point (``assign_id.handler``): link the call, answer ``{"linked": "true" | "false"}``."""
+    """The Lambda entry point (``assign_id.handler``): link the call, answer ``{"linked": "true" | "false"}``.
+
+    Invoked from a disconnect flow with the parameter ``call_event`` = ``ended``,
+    it reports the end of the call instead and answers ``{"ended": "true" | "false"}``.
+    """
+    if _mapping(_mapping(_mapping(event).get("Details")).get("Parameters")).get(EVENT_KEY) == ENDED:
+        _code, contact_id = read_call(event)
+        if contact_id is None:
+            log.warning("event has no usable contact id: not asking the plugin")
+            return {ENDED_KEY: "false"}
+        return {ENDED_KEY: "true" if end_call(Config.from_environ(os.environ), contact_id) else "false"}
     code, contact_id = read_call(event)
     if code is None or contact_id is None:
         missing = " and ".join(name for name, value in (("code", code), ("contact id", contact_id)) if value is None)

@@ -473,3 +473,44 @@ def test_config_repr_does_not_show_the_token():
 
     assert config.token == TOKEN
     assert TOKEN not in repr(config)
+
+
+# --------------------------------------------------------------------------- the end of the call (disconnect flow)
+
+
+def ended_event(contact_id: str | None) -> dict[str, Any]:
+    """What a disconnect flow's Lambda block sends: the parameter ``call_event`` = ``ended``."""
+    event = connect_event(contact_id)
+    event["Details"]["Parameters"] = {"call_event": "ended"}
+    return event
+
+
+def test_end_call_url_sits_beside_link_phone():
+    assert assign_id.end_call_url("https://p.example.nl/plugin/link_phone") == "https://p.example.nl/plugin/end_call"
+    assert assign_id.end_call_url("https://p.example.nl/link_phone?x=1") == "https://p.example.nl/end_call"
+
+
+@pytest.mark.gen_test
+async def test_end_of_a_linked_call_is_reported_to_the_plugin(guarded_plugin, lambda_env):
+    code = await issue_code(guarded_plugin)
+    contact = new_contact()
+    lambda_env(guarded_plugin.base_url + "/link_phone", token=TOKEN)
+    assert assign_id.handler(connect_event(contact, attribute=code), None) == {"linked": "true"}
+
+    result = assign_id.handler(ended_event(contact), None)
+
+    assert result == {"ended": "true"}
+    assert_string_map(result)
+
+
+def test_end_of_an_unlinked_call_is_answered_false(open_plugin, lambda_env):
+    lambda_env(open_plugin.base_url + "/link_phone")
+    assert assign_id.handler(ended_event(new_contact()), None) == {"ended": "false"}
+    assert assign_id.handler(ended_event(None), None) == {"ended": "false"}
+
+
+def test_end_of_call_with_a_wrong_token_raises(guarded_plugin, lambda_env, lambda_log):
+    lambda_env(guarded_plugin.base_url + "/link_phone", token=WRONG_TOKEN)
+    with pytest.raises(assign_id.LinkFailed):
+        assign_id.handler(ended_event(new_contact()), None)
+    assert WRONG_TOKEN not in lambda_log.text
