@@ -58,5 +58,5 @@ def build_parts(settings: Settings, pm: pluggy.PluginManager) -> Parts:
 
 
 def plugin_names(pm: pluggy.PluginManager) -> list[str]:
-    """Names of the registered plugins (for ``connect-plugin plugins``)."""
+    """Names of the registered plugins (for diagnostics)."""
     return sorted(name for name, _ in pm.list_name_plugin())
