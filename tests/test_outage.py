@@ -158,3 +158,30 @@ async def test_display_is_woken_to_re_read_when_the_listen_connection_comes_back
             subscription.close()
     finally:
         await runtime.stop()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_many_results_at_once_on_one_instance_all_reach_displays_on_another(tmp_path, keyset, postgres_url, mint):
+    a = await start_runtime(tmp_path, keyset, postgres_url, "a")
+    b = await start_runtime(tmp_path, keyset, postgres_url, "b")
+    try:
+        await asyncio.wait_for(b.parts.notifier.connected.wait(), 10)
+        api_a = Api(f"http://127.0.0.1:{a.port}")
+        sessions = []
+        for i in range(30):
+            contact = f"d15b1a70-0000-4000-8000-{i:012d}"
+            started = (await api_a.start("report_move")).json
+            await api_a.link(started["client_url"].rsplit(",", 1)[1], contact)
+            sessions.append((contact, started["attr_url"]))
+        subscriptions = [b.parts.notifier.listen(contact) for contact, _ in sessions]
+        try:
+            posted = await asyncio.gather(*(api_a.post_result(url, mint()) for _, url in sessions))
+            assert all(p.status == 200 for p in posted)
+            woke = await asyncio.gather(*(s.wait(5) for s in subscriptions))
+        finally:
+            for s in subscriptions:
+                s.close()
+        assert all(woke), f"{woke.count(False)} of 30 displays on instance B never heard of their result"
+    finally:
+        await a.stop()
+        await b.stop()

@@ -46,6 +46,9 @@ class PostgresNotifier(LocalNotifier):
         self._conn: Any = None
         self._task: asyncio.Task[None] | None = None
         self._lost = asyncio.Event()
+        # One statement at a time on the listening connection: asyncpg refuses a
+        # second while one is under way (NOTIFYs from concurrent requests, heartbeats).
+        self._lock = asyncio.Lock()
         self.connected = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -69,8 +72,10 @@ class PostgresNotifier(LocalNotifier):
         self.deliver(contact_id)
         payload = f"{self._instance}:{contact_id}"
         try:
-            if self._conn is not None and not self._conn.is_closed():
-                await self._conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload, timeout=self._timeout)
+            conn = self._conn
+            if conn is not None and not conn.is_closed():
+                async with self._lock:
+                    await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload, timeout=self._timeout)
                 return
             conn = await asyncpg.connect(self._dsn, timeout=self._timeout)
             try:
@@ -116,7 +121,8 @@ class PostgresNotifier(LocalNotifier):
                 await asyncio.wait_for(self._lost.wait(), HEARTBEAT)
             if self._lost.is_set():
                 return
-            await self._conn.execute("SELECT 1", timeout=self._timeout)
+            async with self._lock:
+                await self._conn.execute("SELECT 1", timeout=self._timeout)
 
     async def _disconnect(self) -> None:
         conn, self._conn = self._conn, None
