@@ -185,3 +185,35 @@ async def test_many_results_at_once_on_one_instance_all_reach_displays_on_anothe
     finally:
         await a.stop()
         await b.stop()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_display_streaming_from_one_instance_shows_a_result_posted_to_another(
+    tmp_path, keyset, postgres_url, mint
+):
+    from tests.test_web_events import EventStream
+
+    a = await start_runtime(tmp_path, keyset, postgres_url, "a")
+    b = await start_runtime(tmp_path, keyset, postgres_url, "b")
+    try:
+        await asyncio.wait_for(b.parts.notifier.connected.wait(), 10)
+        api_a = Api(f"http://127.0.0.1:{a.port}")
+        contact = "5e55e5e5-0000-4000-8000-0000000000b1"
+        started = (await api_a.start("report_move")).json
+        await api_a.link(started["client_url"].rsplit(",", 1)[1], contact)
+        stream = await EventStream.open(f"http://127.0.0.1:{b.port}", f"/session_events/{contact}")
+        try:
+            assert (await stream.next_event("session")).json["state"] == "waiting"
+            loop = asyncio.get_running_loop()
+            began = loop.time()
+            await api_a.post_result(started["attr_url"], mint(attributes={"email": "jane@example.com"}))
+            shown = (await stream.next_event("session", timeout=5)).json
+            took = 1000 * (loop.time() - began)
+            print(f"\ndisplay on instance B showed the result {took:.0f} ms after the POST to A")
+        finally:
+            stream.close()
+        assert shown["state"] == "verified"
+        assert shown["attributes"][0]["value"] == "jane@example.com"
+    finally:
+        await a.stop()
+        await b.stop()
