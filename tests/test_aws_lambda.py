@@ -416,7 +416,7 @@ def test_plugin_5xx_raises_and_says_which_status(stand_in, lambda_env, lambda_lo
 
 
 def test_slow_plugin_raises_within_the_configured_timeout(stand_in, lambda_env, lambda_log):
-    slow = stand_in(delay=5.0)
+    slow = stand_in(delay=10.0)
     lambda_env(slow.url, timeout="0.5")
 
     started = time.monotonic()
@@ -424,7 +424,8 @@ def test_slow_plugin_raises_within_the_configured_timeout(stand_in, lambda_env, 
         assign_id.handler(connect_event(new_contact(), attribute="1234567890"), None)
     elapsed = time.monotonic() - started
 
-    assert 0.4 < elapsed < 2.0
+    # Cut off by the 0.5 s timeout, not by the stand-in's 10 s answer (generous: the machine is shared).
+    assert 0.4 < elapsed < 6.0
     assert len(slow.requests) == 1
     assert_logged_safely(lambda_log, "1234567890")
 

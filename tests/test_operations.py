@@ -132,7 +132,7 @@ async def test_store_that_does_not_answer_gives_503_json_quickly(io_loop, tmp_pa
         assert health.json["store"] == "down"
         assert started.status == 503
         assert started.json["error"] == "StoreUnavailable"
-        assert elapsed < 5, "a down store must be reported quickly, not hang"
+        assert elapsed < 8, "a down store must be reported quickly, not hang (expected: well under 1 s)"
     finally:
         await runtime.stop()
 
