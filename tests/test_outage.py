@@ -7,7 +7,8 @@ for real (refused connections, or a silent network); nothing is mocked.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -38,6 +39,26 @@ async def start_runtime(tmp_path, keyset, database_url: str, name: str = "p") ->
     runtime = Runtime(load_settings(config, environ={}))
     await runtime.start()
     return runtime
+
+
+@contextlib.asynccontextmanager
+async def two_instances(tmp_path, keyset, database_url: str) -> AsyncIterator[tuple[Runtime, Runtime, Api]]:
+    """Instances A and B on one database, B listening; yields both and a client for A."""
+    a = await start_runtime(tmp_path, keyset, database_url, "a")
+    b = await start_runtime(tmp_path, keyset, database_url, "b")
+    try:
+        await asyncio.wait_for(b.parts.notifier.connected.wait(), 10)
+        yield a, b, Api(f"http://127.0.0.1:{a.port}")
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def linked_session(api: Api, contact: str) -> dict:
+    """Start a session and link it to ``contact``; the start answer."""
+    started = (await api.start("report_move")).json
+    await api.link(started["client_url"].rsplit(",", 1)[1], contact)
+    return started
 
 
 async def wait_until(predicate, timeout: float) -> float:
@@ -117,14 +138,9 @@ async def test_connections_killed_by_the_server_are_replaced_before_use(tmp_path
 
 @pytest.mark.gen_test(timeout=60)
 async def test_result_posted_to_one_instance_wakes_a_display_waiting_on_another(tmp_path, keyset, postgres_url, mint):
-    a = await start_runtime(tmp_path, keyset, postgres_url, "a")
-    b = await start_runtime(tmp_path, keyset, postgres_url, "b")
-    try:
-        await asyncio.wait_for(b.parts.notifier.connected.wait(), 10)
-        api_a = Api(f"http://127.0.0.1:{a.port}")
+    async with two_instances(tmp_path, keyset, postgres_url) as (_a, b, api_a):
         contact = "d15b1a70-0000-4000-8000-000000000001"
-        started = (await api_a.start("report_move")).json
-        await api_a.link(started["client_url"].rsplit(",", 1)[1], contact)
+        started = await linked_session(api_a, contact)
         subscription = b.parts.notifier.listen(contact)
         try:
             await api_a.post_result(started["attr_url"], mint())
@@ -135,9 +151,6 @@ async def test_result_posted_to_one_instance_wakes_a_display_waiting_on_another(
         assert woke, "instance B never heard of the change"
         info = await Api(f"http://127.0.0.1:{b.port}").info(contact)
         assert info.json["auth_result"]["status"] == "succes"
-    finally:
-        await a.stop()
-        await b.stop()
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -162,17 +175,11 @@ async def test_display_is_woken_to_re_read_when_the_listen_connection_comes_back
 
 @pytest.mark.gen_test(timeout=60)
 async def test_many_results_at_once_on_one_instance_all_reach_displays_on_another(tmp_path, keyset, postgres_url, mint):
-    a = await start_runtime(tmp_path, keyset, postgres_url, "a")
-    b = await start_runtime(tmp_path, keyset, postgres_url, "b")
-    try:
-        await asyncio.wait_for(b.parts.notifier.connected.wait(), 10)
-        api_a = Api(f"http://127.0.0.1:{a.port}")
+    async with two_instances(tmp_path, keyset, postgres_url) as (_a, b, api_a):
         sessions = []
         for i in range(30):
             contact = f"d15b1a70-0000-4000-8000-{i:012d}"
-            started = (await api_a.start("report_move")).json
-            await api_a.link(started["client_url"].rsplit(",", 1)[1], contact)
-            sessions.append((contact, started["attr_url"]))
+            sessions.append((contact, (await linked_session(api_a, contact))["attr_url"]))
         subscriptions = [b.parts.notifier.listen(contact) for contact, _ in sessions]
         try:
             posted = await asyncio.gather(*(api_a.post_result(url, mint()) for _, url in sessions))
@@ -182,9 +189,6 @@ async def test_many_results_at_once_on_one_instance_all_reach_displays_on_anothe
             for s in subscriptions:
                 s.close()
         assert all(woke), f"{woke.count(False)} of 30 displays on instance B never heard of their result"
-    finally:
-        await a.stop()
-        await b.stop()
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -193,14 +197,9 @@ async def test_display_streaming_from_one_instance_shows_a_result_posted_to_anot
 ):
     from tests.test_web_events import EventStream
 
-    a = await start_runtime(tmp_path, keyset, postgres_url, "a")
-    b = await start_runtime(tmp_path, keyset, postgres_url, "b")
-    try:
-        await asyncio.wait_for(b.parts.notifier.connected.wait(), 10)
-        api_a = Api(f"http://127.0.0.1:{a.port}")
+    async with two_instances(tmp_path, keyset, postgres_url) as (_a, b, api_a):
         contact = "5e55e5e5-0000-4000-8000-0000000000b1"
-        started = (await api_a.start("report_move")).json
-        await api_a.link(started["client_url"].rsplit(",", 1)[1], contact)
+        started = await linked_session(api_a, contact)
         stream = await EventStream.open(f"http://127.0.0.1:{b.port}", f"/session_events/{contact}")
         try:
             assert (await stream.next_event("session")).json["state"] == "waiting"
@@ -214,6 +213,3 @@ async def test_display_streaming_from_one_instance_shows_a_result_posted_to_anot
             stream.close()
         assert shown["state"] == "verified"
         assert shown["attributes"][0]["value"] == "jane@example.com"
-    finally:
-        await a.stop()
-        await b.stop()
