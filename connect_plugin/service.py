@@ -103,9 +103,9 @@ class FlowService:
 
     async def end_call(self, contact_id: str) -> None:
         """The call ended: the citizen is done (session feedback ``logout``)."""
-        if await self.store.find_by_contact(contact_id) is None:
-            raise NotFound()
-        await self._feedback_for_contact(contact_id, LOGOUT)
+        info = await self.session_info(contact_id)
+        if info.auth_result is not None:
+            self._send_feedback(info.auth_result, LOGOUT)
 
     async def session_info(self, contact_id: str) -> SessionInfo:
         """Purpose and verified result for a linked call; the token's expiry is not re-checked."""
@@ -148,11 +148,12 @@ class FlowService:
         if self.feedback is None:
             return
         try:
-            stored = await self.store.find_by_contact(contact_id)
-            if stored is not None and stored.auth_result is not None:
-                self._send_feedback(self.read_token(stored.auth_result, check_expiry=False), kind)
+            info = await self.session_info(contact_id)
         except PluginError as error:  # the call's own step succeeded; feedback is best effort
             log.warning("session feedback (%s) skipped: %s", kind, type(error).__name__)
+            return
+        if info.auth_result is not None:
+            self._send_feedback(info.auth_result, kind)
 
     def _send_feedback(self, result: AuthResult, kind: str) -> None:
         if self.feedback is not None and result.session_url is not None:
