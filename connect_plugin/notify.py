@@ -73,7 +73,7 @@ class LocalNotifier:
         return sub
 
     def listener_count(self) -> int:
-        """How many displays are waiting (for health and tests)."""
+        """How many displays are waiting (for diagnostics and tests)."""
         return sum(len(s) for s in self._subs.values())
 
     def _drop(self, sub: LocalSubscription) -> None:
