@@ -6,6 +6,7 @@ real ``connect-plugin serve`` processes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -31,6 +32,8 @@ def cli_command() -> list[str]:
     """How to run ``connect-plugin``: the installed console script, as deployers do."""
     script = Path(sys.executable).parent / "connect-plugin"
     return [str(script)] if script.exists() else [sys.executable, "-m", "connect_plugin"]
+
+
 POSTGRES_URL = os.environ.get("CONNECT_PLUGIN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -172,9 +175,50 @@ class Api:
         return await self.call("GET", f"/session_info/{contact_id}")
 
 
-def dtmf_of(start_response: Response) -> str:
-    """The code from a ``start_communication`` answer's ``tel:<number>,<code>``."""
-    return start_response.json["client_url"].rsplit(",", 1)[1]
+def dtmf_of(started: Response | dict[str, Any] | str) -> str:
+    """The code in ``tel:<number>,<code>``: of a ``start_communication`` answer, its JSON, or the URL itself."""
+    if isinstance(started, Response):
+        started = started.json
+    client_url = started["client_url"] if isinstance(started, dict) else started
+    return client_url.rsplit(",", 1)[1]
+
+
+def run_private(coro: Any) -> Any:
+    """Run a coroutine on a private loop, leaving the current event loop alone."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
+
+
+def postgres_admin(url: str, sql: str) -> None:
+    """Run one SQL statement on the PostgreSQL server at ``url`` (CREATE/DROP DATABASE, DELETE)."""
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(url, timeout=3)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    run_private(run())
+
+
+async def count_sessions(url: str) -> int:
+    """How many sessions the database at ``url`` holds, read directly."""
+    from sqlalchemy import func, select
+
+    from connect_plugin.stores.engine import make_engine
+    from connect_plugin.stores.schema import session_table
+
+    engine = make_engine(url, pool_size=1, timeout=5)
+    try:
+        async with engine.connect() as conn:
+            return (await conn.execute(select(func.count()).select_from(session_table))).scalar_one()
+    finally:
+        await engine.dispose()
 
 
 def free_port() -> int:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import count_sessions
-from tests.support import dtmf_of
+from tests.support import count_sessions, dtmf_of
 
 CONTACT = "0c8e7f52-9d1a-4b3e-8f6a-5e2d1c0b9a87"
 BAD_REQUEST = "BadRequest"
@@ -87,7 +86,7 @@ async def test_result_posted_twice_is_404_and_first_result_stays(api, mint):
     second = await api.post_result(started["attr_url"], mint(attributes={"email": "second@example.com"}))
     assert (first.status, second.status) == (200, 404)
     assert second.json == {"error": "NotFound"}
-    await api.link(started["client_url"].rsplit(",", 1)[1], CONTACT)
+    await api.link(dtmf_of(started), CONTACT)
     info = (await api.info(CONTACT)).json
     assert info["auth_result"]["attributes"] == {"email": "first@example.com"}
 

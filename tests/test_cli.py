@@ -184,7 +184,7 @@ async def test_token_minted_by_the_cli_round_trips_through_the_running_server(tm
         )
         assert minted.returncode == 0, minted.stderr
         assert "200" in minted.stdout
-        await api.link(dtmf_of_json(started), CONTACT)
+        await api.link(dtmf_of(started), CONTACT)
         info = (await api.info(CONTACT)).json
         assert info["auth_result"] == {
             "status": "succes", "attributes": {"email": "jane@example.com", "fullname": "Jane Doe"},
@@ -200,10 +200,6 @@ async def test_token_minted_by_the_cli_round_trips_through_the_running_server(tm
         server.terminate()
 
 
-def dtmf_of_json(started: dict) -> str:
-    return started["client_url"].rsplit(",", 1)[1]
-
-
 @pytest.mark.gen_test(timeout=60)
 async def test_debug_log_holds_no_token_code_or_attribute_value(tmp_path, keyset, mint, database_url):
     config = write_config(tmp_path / "debug.toml", keyset, database_url=database_url, log_level="debug")
@@ -215,13 +211,13 @@ async def test_debug_log_holds_no_token_code_or_attribute_value(tmp_path, keyset
         started = (await api.start("report_move")).json
         token = mint(attributes={"fullname": secret_value})
         await api.post_result(started["attr_url"], token)
-        await api.link(dtmf_of_json(started), contact)
+        await api.link(dtmf_of(started), contact)
         assert (await api.info(contact)).json["auth_result"]["attributes"]["fullname"] == secret_value
         await api.post_result(started["attr_url"], token)  # a refusal is logged too
     finally:
         server.terminate()
     log = server.output()
     assert "DEBUG" in log
-    for secret in (secret_value, token[:40], token.split(".")[3][:20], dtmf_of_json(started),
+    for secret in (secret_value, token[:40], token.split(".")[3][:20], dtmf_of(started),
                    started["attr_url"].rsplit("/", 1)[1], contact):
         assert secret not in log

@@ -67,7 +67,7 @@ async def test_linking_a_call_reports_user_active(api, mint, receiver):
 @pytest.mark.gen_test
 async def test_result_arriving_during_the_call_reports_user_active(api, mint, receiver):
     started = (await api.start("report_move")).json
-    await api.link(started["client_url"].rsplit(",", 1)[1], CONTACT)
+    await api.link(dtmf_of(started), CONTACT)
     await api.post_result(started["attr_url"], mint(session_url=f"{receiver.url}/session/late"))
     assert await receiver.next_call() == ("late", "user_active")
 

@@ -29,7 +29,7 @@ async def test_full_flow_result_then_link_then_info(api, mint):
     posted = await api.post_result(started["attr_url"], mint(attributes={"email": "jane@example.com"}))
     assert posted.status == 200
     assert posted.body == b""
-    linked = await api.link(dtmf_of_json(started), CONTACT)
+    linked = await api.link(dtmf_of(started), CONTACT)
     assert linked.status == 200
     info = await api.info(CONTACT)
     assert info.status == 200
@@ -86,7 +86,7 @@ async def test_stored_result_still_shown_long_after_token_expiry(plugin_factory,
         assert (await plugin.api.post_result(started["attr_url"], mint(now=issued))).status == 200
     finally:
         service.clock = real_clock  # ... and is read now, 50 minutes later
-    await plugin.api.link(dtmf_of_json(started), CONTACT)
+    await plugin.api.link(dtmf_of(started), CONTACT)
     info = await plugin.api.info(CONTACT)
     assert info.status == 200
     assert info.json["auth_result"]["status"] == "succes"
@@ -107,7 +107,3 @@ async def test_session_info_is_not_cached(api):
     await api.link(dtmf_of(started), CONTACT)
     info = await api.info(CONTACT)
     assert info.headers["Cache-Control"] == "no-store"
-
-
-def dtmf_of_json(started: dict) -> str:
-    return started["client_url"].rsplit(",", 1)[1]

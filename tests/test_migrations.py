@@ -10,7 +10,7 @@ from sqlalchemy import inspect
 from connect_plugin import migrate
 from connect_plugin.stores.engine import make_engine
 from connect_plugin.stores.schema import metadata
-from tests.conftest import run_private
+from tests.support import run_private
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

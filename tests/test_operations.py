@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from connect_plugin.hookspecs import hookimpl
-from tests.conftest import count_sessions
-from tests.support import dtmf_of, free_port
+from tests.support import count_sessions, dtmf_of, free_port
 
 CONTACT = "7d1e3c5a-2b4f-4a6e-8c0d-9e8f7a6b5c4d"
 LINK_TOKEN = "s3cret-shared-with-the-lambda-0123"
@@ -143,7 +142,7 @@ async def test_sqlite_files_hold_no_attribute_value_in_clear(plugin_factory, sql
     secret_value = "Zeldzame-Achternaam-8431"
     started = (await plugin.api.start("report_move")).json
     await plugin.api.post_result(started["attr_url"], mint(attributes={"fullname": secret_value}))
-    await plugin.api.link(started["client_url"].rsplit(",", 1)[1], CONTACT)
+    await plugin.api.link(dtmf_of(started), CONTACT)
     assert (await plugin.api.info(CONTACT)).json["auth_result"]["attributes"]["fullname"] == secret_value
     db = Path(sqlite_url.split(":///", 1)[1])
     files = [p for p in db.parent.iterdir() if p.name.startswith(db.name)]

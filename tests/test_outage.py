@@ -57,7 +57,7 @@ async def two_instances(tmp_path, keyset, database_url: str) -> AsyncIterator[tu
 async def linked_session(api: Api, contact: str) -> dict:
     """Start a session and link it to ``contact``; the start answer."""
     started = (await api.start("report_move")).json
-    await api.link(started["client_url"].rsplit(",", 1)[1], contact)
+    await api.link(dtmf_of(started), contact)
     return started
 
 

@@ -14,8 +14,7 @@ from connect_plugin.notify import LocalNotifier
 from connect_plugin.plugins import build_parts, make_manager, plugin_names
 from connect_plugin.stores.sql import SqlStore
 from connect_plugin.translations import ConfigTranslator
-from tests.conftest import count_sessions
-from tests.support import dtmf_of, write_config
+from tests.support import count_sessions, dtmf_of, write_config
 
 EXAMPLES = ("connect_plugin_json_labels", "connect_plugin_check_digit", "connect_plugin_memory_store")
 
@@ -86,6 +85,6 @@ async def test_memory_store_plugin_replaces_the_store_and_runs_the_whole_flow(pl
     assert (await plugin.api.post_result(started["attr_url"], mint())).status == 200
     assert (await plugin.api.post_result(started["attr_url"], mint())).status == 404
     contact = "c0ffee00-0000-4000-8000-000000000001"
-    assert (await plugin.api.link(started["client_url"].rsplit(",", 1)[1], contact)).status == 200
+    assert (await plugin.api.link(dtmf_of(started), contact)).status == 200
     assert (await plugin.api.info(contact)).json["auth_result"]["status"] == "succes"
     assert await count_sessions(database_url) == 0  # nothing went to the SQL database

@@ -14,8 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import count_sessions
-from tests.support import Api, PluginProcess, dtmf_of, write_config
+from tests.support import Api, PluginProcess, count_sessions, dtmf_of, write_config
 
 
 @pytest.fixture
@@ -39,7 +38,7 @@ async def test_session_started_on_one_instance_is_finished_on_the_other(two_inst
     assert (await b.post_result(started["attr_url"], mint())).status == 200
     assert (await b.post_result(started["attr_url"], mint())).status == 404  # once, whichever instance
     contact = "a1b2c3d4-0000-4000-8000-00000000000a"
-    assert (await a.link(started["client_url"].rsplit(",", 1)[1], contact)).status == 200
+    assert (await a.link(dtmf_of(started), contact)).status == 200
     info = await b.info(contact)
     assert info.json["purpose"] == "request_permit"
     assert info.json["auth_result"]["status"] == "succes"
@@ -91,7 +90,7 @@ async def test_fifty_concurrent_result_posts_for_one_session_store_exactly_one(t
     assert statuses == Counter({200: 1, 404: 49})
     winner = next(i for i, r in enumerate(responses) if r.status == 200)
     contact = "5e5e5e5e-0000-4000-8000-000000000050"
-    await a.link(started["client_url"].rsplit(",", 1)[1], contact)
+    await a.link(dtmf_of(started), contact)
     shown = (await b.info(contact)).json["auth_result"]["attributes"]["email"]
     assert shown == f"poster{winner}@example.com"
 

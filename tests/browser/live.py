@@ -21,6 +21,7 @@ from tornado.netutil import bind_sockets
 
 from connect_plugin.app import Runtime
 from connect_plugin.config import load_settings
+from tests.support import dtmf_of
 
 
 class LivePlugin:
@@ -114,7 +115,7 @@ class Calls:
 
     def link(self, started: dict[str, str], contact_id: str) -> None:
         """``POST /link_phone`` with the code from a start answer, as the Lambda does."""
-        dtmf = started["client_url"].rsplit(",", 1)[1]
+        dtmf = dtmf_of(started)
         body = json.dumps({"dtmf": dtmf, "sessionid": contact_id}).encode()
         status, answer = self.request("POST", "/link_phone", body, {"Content-Type": "application/json"})
         assert status == 200, answer
