@@ -1,9 +1,9 @@
 """Wiring: the Tornado application, and the running plugin around it.
 
-``make_app`` maps routes to handlers.  ``Runtime`` owns everything with a life
-cycle: the parts from the plugins, the HTTP server, the periodic cleanup on
-the event loop, and a graceful stop (in-flight requests finish, then the store
-closes).
+``PluginApplication`` maps routes to handlers and holds, as typed attributes,
+what every handler shares.  ``Runtime`` owns everything with a life cycle: the
+parts from the plugins, the HTTP server, the periodic cleanup on the event
+loop, and a graceful stop (in-flight requests finish, then the store closes).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from . import handlers as h
 from . import web
 from .config import Settings
 from .feedback import SessionFeedback
+from .hookspecs import AgentAuth
 from .plugins import Parts, build_parts, make_manager
 from .service import FlowService
 
@@ -31,27 +32,33 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE = 10.0  # seconds in-flight requests get to finish on SIGTERM
 
 
-def make_app(service: FlowService, **extra: Any) -> Application:
-    """The Tornado application serving the protocol's endpoints for ``service``."""
-    routes = [
-        (r"/start_communication", h.StartHandler),
-        (rf"/session_result/{h.PATH_ID}", h.ResultHandler),
-        (r"/link_phone", h.LinkHandler),
-        (r"/end_call", h.EndCallHandler),
-        (rf"/session_info/{h.PATH_ID}", h.InfoHandler),
-        (r"/clean_db", h.CleanHandler),
-        (r"/health", h.HealthHandler),
-        *web.routes(),
-    ]
-    return Application(
-        routes,
-        service=service,
-        default_handler_class=h.FallbackHandler,
-        log_function=h.log_request,
-        in_flight=h.InFlight(),
-        closing=False,
-        **extra,
-    )
+class PluginApplication(Application):
+    """The plugin's Tornado application: its routes, and what its handlers share.
+
+    Handlers reach these through ``BaseHandler.app``: the flow service, the
+    plugin's settings (``config``; Tornado's own are ``settings``), the agent
+    sign-in, the count of requests in flight and whether the plugin is stopping.
+    """
+
+    def __init__(self, service: FlowService, agent_auth: AgentAuth, **tornado_settings: Any) -> None:
+        self.service = service
+        self.config: Settings = service.settings
+        self.agent_auth = agent_auth
+        self.in_flight = h.InFlight()
+        self.closing = False
+        routes = [
+            (r"/start_communication", h.StartHandler),
+            (rf"/session_result/{h.PATH_ID}", h.ResultHandler),
+            (r"/link_phone", h.LinkHandler),
+            (r"/end_call", h.EndCallHandler),
+            (rf"/session_info/{h.PATH_ID}", h.InfoHandler),
+            (r"/clean_db", h.CleanHandler),
+            (r"/health", h.HealthHandler),
+            *web.routes(),
+            *agent_auth.routes(),
+        ]
+        super().__init__(routes, default_handler_class=h.FallbackHandler, log_function=h.log_request,
+                         **tornado_settings)
 
 
 class Runtime:
@@ -66,7 +73,7 @@ class Runtime:
             settings, self.parts.store, self.parts.code_generator, self.parts.translator, self.parts.notifier,
             feedback=self.feedback,
         )
-        self.app = make_app(self.service)
+        self.app = PluginApplication(self.service, self.parts.agent_auth)
         self.server: HTTPServer | None = None
         self.port: int | None = None
         self._cleanup_task: asyncio.Task[None] | None = None
@@ -75,6 +82,7 @@ class Runtime:
         """Open the store and notifier, listen, and schedule cleanup."""
         await self.parts.store.open()
         await self.parts.notifier.start()
+        await self.parts.agent_auth.start()
         self.server = HTTPServer(
             self.app,
             max_body_size=4 * self.settings.max_body_size,
@@ -105,7 +113,7 @@ class Runtime:
                 await self._cleanup_task
         if self.server is not None:
             self.server.stop()
-            self.app.settings["closing"] = True
+            self.app.closing = True
             await self.parts.notifier.close()  # long-lived requests end now
             try:
                 await asyncio.wait_for(self._drain(), grace)
@@ -113,8 +121,8 @@ class Runtime:
                 log.warning("requests still running after %.0fs; closing them", grace)
             await self.server.close_all_connections()
         await self.feedback.close()
+        await self.parts.agent_auth.close()
         await self.parts.store.close()
 
     async def _drain(self) -> None:
-        in_flight: h.InFlight = self.app.settings["in_flight"]
-        await in_flight.idle()
+        await self.app.in_flight.idle()

@@ -16,12 +16,14 @@ from collections.abc import Callable, Sequence
 
 from . import migrate
 from .config import Settings, load_settings
-from .errors import ConfigError
-from .stores.engine import is_sqlite, sqlite_path
+from .config.database import is_sqlite
+from .errors import ConfigError, StoreUnavailable
+from .stores.engine import sqlite_path
 
 log = logging.getLogger("connect_plugin")
 
 EXIT_CONFIG = 2
+EXIT_UNAVAILABLE = 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -36,6 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"connect-plugin: configuration error: {error}", file=sys.stderr)
         return EXIT_CONFIG
+    except StoreUnavailable as error:
+        reason = f" ({error.reason})" if error.reason else ""
+        print(f"connect-plugin: database unavailable: {error.detail}{reason}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     except KeyboardInterrupt:
         return 130
 
@@ -45,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="connect-plugin",
         description="Amazon Connect telephony communication plugin for ID Contact.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     _command(sub, "serve", "run the HTTP service (migrates an embedded SQLite database first)", _serve)
     _command(sub, "migrate", "upgrade the database schema to the newest revision", _migrate)
@@ -53,6 +60,15 @@ def _parser() -> argparse.ArgumentParser:
 
     token_cli.register(sub)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("connect-plugin")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _command(sub: argparse._SubParsersAction, name: str, text: str, func: Callable[[argparse.Namespace], int]) -> None:
@@ -85,13 +101,13 @@ def setup_logging(settings: Settings) -> None:
 def _settings(args: argparse.Namespace) -> Settings:
     settings = load_settings(args.config)
     setup_logging(settings)
+    for level, message in settings.notices:
+        log.log(level, "%s", message)
     return settings
 
 
 def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    if settings.workers not in (None, 1):
-        log.info("workers = %d ignored: one process serves all requests asynchronously", settings.workers)
     if is_sqlite(settings.database_url):
         migrate.upgrade(settings.database_url)
         log.info("SQLite database %s is at revision %s", sqlite_path(settings.database_url), migrate.head_revision())

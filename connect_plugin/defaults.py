@@ -5,11 +5,12 @@ Each implementation is ``trylast``: any installed plugin that answers wins.
 
 from __future__ import annotations
 
+from .agent_auth.open import OpenAccess
 from .codes import RandomDigits
-from .config import Settings
+from .config import OPEN, Settings
+from .config.database import is_postgres
 from .hookspecs import hookimpl
 from .notify import LocalNotifier
-from .stores.engine import is_postgres
 from .stores.sql import SqlStore
 from .translations import ConfigTranslator
 
@@ -40,3 +41,11 @@ def connect_plugin_notifier(settings: Settings) -> LocalNotifier:
 
         return PostgresNotifier(settings.database_url, timeout=settings.database_timeout)
     return LocalNotifier()
+
+
+@hookimpl(trylast=True)
+def connect_plugin_agent_auth(settings: Settings) -> OpenAccess | None:
+    """No sign-in (``agent_auth = "none"``, or unset on a loopback address)."""
+    if settings.agent_auth in (None, OPEN):
+        return OpenAccess()
+    return None

@@ -8,6 +8,21 @@ material: callers and logs see these strings.
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
+#: Words that differ from Python's reason phrases (the reference's and RFC 9110's names).
+_WORDS = {413: "PayloadTooLarge"}
+
+
+def error_word(status: int) -> str:
+    """The ``error`` word for an HTTP status: its reason phrase without spaces (``NotFound``)."""
+    if status in _WORDS:
+        return _WORDS[status]
+    try:
+        return HTTPStatus(status).phrase.replace(" ", "").replace("-", "")
+    except ValueError:
+        return "Error"
+
 
 class PluginError(Exception):
     """Base of every error that reaches a caller as a JSON error body."""
@@ -64,13 +79,32 @@ class NotFound(PluginError):
 
 
 class Unauthorized(PluginError):
-    """A protected endpoint was called without the configured bearer token."""
+    """A protected endpoint was called without a valid credential (bearer token, agent sign-in)."""
 
     status = 401
     word = "Unauthorized"
 
+    def __init__(self, detail: str | None = None, *, challenge: str = 'Bearer realm="connect-plugin"',
+                 login_url: str | None = None) -> None:
+        super().__init__(detail)
+        self.challenge = challenge
+        self.login_url = login_url
+
     def headers(self) -> dict[str, str]:
-        return {"WWW-Authenticate": 'Bearer realm="connect-plugin"'}
+        return {"WWW-Authenticate": self.challenge}
+
+    def body(self) -> dict[str, str]:
+        out = super().body()
+        if self.login_url:
+            out["login_url"] = self.login_url  # where an agent's browser signs in again
+        return out
+
+
+class Forbidden(PluginError):
+    """A signed-in agent whom the access rules do not allow to see this data."""
+
+    status = 403
+    word = "Forbidden"
 
 
 class PayloadTooLarge(PluginError):
@@ -81,10 +115,17 @@ class PayloadTooLarge(PluginError):
 
 
 class StoreUnavailable(PluginError):
-    """The session store does not answer (database down, timed out)."""
+    """The session store does not answer (database down, timed out).
+
+    ``reason`` says why, for logs and the command line; it is never sent to a caller.
+    """
 
     status = 503
     word = "StoreUnavailable"
+
+    def __init__(self, detail: str | None = None, *, reason: str = "") -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
 class CodesExhausted(PluginError):

@@ -12,14 +12,27 @@ import hmac
 import json
 import logging
 import re
-from http import HTTPStatus
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from tornado import web
 
-from .errors import BadRequest, NotFound, PayloadTooLarge, PluginError, StoreUnavailable, Unauthorized
+from .config import Secret
+from .errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    PluginError,
+    StoreUnavailable,
+    Unauthorized,
+    error_word,
+)
+from .model import Agent
 from .service import FlowService
+
+if TYPE_CHECKING:
+    from .app import PluginApplication
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +75,14 @@ class BaseHandler(web.RequestHandler):
     cors = False
 
     @property
+    def app(self) -> PluginApplication:
+        """This plugin's application: the service, the settings, the agent sign-in."""
+        return cast("PluginApplication", self.application)
+
+    @property
     def service(self) -> FlowService:
         """The flow service of this application."""
-        return self.application.settings["service"]
+        return self.app.service
 
     def set_default_headers(self) -> None:
         self.set_header("Cache-Control", "no-store")
@@ -72,7 +90,7 @@ class BaseHandler(web.RequestHandler):
         if self.cors:
             self.set_header("Vary", "Origin")
             origin = self.request.headers.get("Origin", "")
-            if origin.lower() in {o.lower() for o in self.service.settings.allowed_origins}:
+            if origin.lower() in {o.lower() for o in self.app.config.allowed_origins}:
                 self.set_header("Access-Control-Allow-Origin", origin)
 
     def options(self, *args: str) -> None:
@@ -86,10 +104,10 @@ class BaseHandler(web.RequestHandler):
         self.finish()
 
     def prepare(self) -> None:
-        self.application.settings["in_flight"].enter()
+        self.app.in_flight.enter()
         self._counted = True
-        if len(self.request.body) > self.service.settings.max_body_size:
-            raise PayloadTooLarge(f"request body over {self.service.settings.max_body_size} bytes")
+        if len(self.request.body) > self.app.config.max_body_size:
+            raise PayloadTooLarge(f"request body over {self.app.config.max_body_size} bytes")
 
     def on_finish(self) -> None:
         self._leave()
@@ -100,7 +118,7 @@ class BaseHandler(web.RequestHandler):
     def _leave(self) -> None:
         if self._counted:
             self._counted = False
-            self.application.settings["in_flight"].leave()
+            self.app.in_flight.leave()
 
     def send_json(self, payload: Any, status: int = 200) -> None:
         """Finish with a JSON body."""
@@ -138,9 +156,7 @@ class BaseHandler(web.RequestHandler):
                 self.set_header(name, value)
             body = error.body()
         else:
-            word = HTTPStatus(status_code).phrase.replace(" ", "") if status_code in HTTPStatus._value2member_map_ \
-                else "Error"
-            body = {"error": "NotFound" if status_code == 404 else word}
+            body = {"error": error_word(status_code)}
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
         self.finish(json.dumps(body))
@@ -185,13 +201,28 @@ class ResultHandler(BaseHandler):
         self.finish()
 
 
+class AgentHandler(BaseHandler):
+    """An endpoint that shows a citizen's data: only to a signed-in agent whom the rules allow."""
+
+    async def require_agent(self, contact_id: str | None) -> Agent:
+        """The agent behind this request, allowed to see ``contact_id``; else ``Unauthorized``/``Forbidden``."""
+        auth = self.app.agent_auth
+        agent = await auth.identify(self.request)
+        if agent is None:
+            raise Unauthorized("sign in as an agent first", challenge='Cookie realm="connect-plugin agents"',
+                               login_url=auth.login_url(self.request))
+        if not await auth.may_view(agent, contact_id):
+            raise Forbidden("this agent may not see this data")
+        return agent
+
+
 class LambdaHandler(BaseHandler):
     """What the Amazon Connect Lambda calls: the bearer token when one is configured, a contact id."""
 
     def prepare(self) -> None:
         super().prepare()
-        expected = self.service.settings.link_phone_token
-        if expected is None:
+        expected = self.app.config.link_phone_token
+        if not isinstance(expected, Secret):  # unset on loopback, or "none" on purpose
             return
         given = self.request.headers.get("Authorization", "")
         scheme, _, token = given.partition(" ")
@@ -224,13 +255,14 @@ class EndCallHandler(LambdaHandler):
         self.finish()
 
 
-class InfoHandler(BaseHandler):
-    """``GET /session_info/<contact id>`` (from the attribute display)."""
+class InfoHandler(AgentHandler):
+    """``GET /session_info/<contact id>`` (from the attribute display, for a signed-in agent)."""
 
     cors = True
 
     async def get(self, contact_id: str) -> None:
-        info = await self.service.session_info(contact_id)
+        agent = await self.require_agent(contact_id)
+        info = await self.service.session_info(contact_id, viewer=agent)
         self.send_json(info.to_json())
 
 

@@ -15,13 +15,15 @@ plugin's own settings live in ``settings.plugins[<name>]`` (the TOML table
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import pluggy
 
 if TYPE_CHECKING:
+    from tornado.httputil import HTTPServerRequest
+
     from .config import Settings
-    from .model import NewSession, StoredSession
+    from .model import Agent, NewSession, StoredSession
 
 PROJECT = "connect_plugin"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -124,6 +126,39 @@ class Subscription(Protocol):
         """Stop listening."""
 
 
+@runtime_checkable
+class AgentAuth(Protocol):
+    """Agent sign-in: who the agent behind a browser request is, and whether they may see a call's data.
+
+    It guards the routes that show citizens' data: ``/session_info/<id>``,
+    ``/session_events/<id>`` and the agent's pages.  Several plugin instances may
+    serve one agent behind a load balancer: a sign-in made on one instance must
+    be valid on every other (keep sign-in state in the browser, signed with a
+    secret the instances share, or in a shared store), never in process memory alone.
+    """
+
+    async def start(self) -> None:
+        """Prepare (e.g. fetch the identity provider's metadata); may be retried lazily later."""
+
+    async def close(self) -> None:
+        """Release what ``start`` opened."""
+
+    def routes(self) -> Sequence[tuple[str, Any, dict[str, Any]]]:
+        """Extra Tornado routes this part serves (sign-in, callback, sign-out); may be empty."""
+
+    async def identify(self, request: HTTPServerRequest) -> Agent | None:
+        """The agent signed in on this request, or ``None`` without a valid sign-in.
+
+        A missing, forged, expired or foreign credential is ``None``, never an exception.
+        """
+
+    async def may_view(self, agent: Agent, contact_id: str | None) -> bool:
+        """Whether ``agent`` may see the session of ``contact_id`` (``None``: the agent's pages)."""
+
+    def login_url(self, request: HTTPServerRequest) -> str | None:
+        """Where a browser without a sign-in goes to sign in (back to this request after), or ``None``."""
+
+
 @hookspec(firstresult=True)
 def connect_plugin_session_store(settings: Settings) -> SessionStore | None:
     """Provide the session store (built-in: SQLAlchemy on SQLite or PostgreSQL)."""
@@ -142,3 +177,12 @@ def connect_plugin_translator(settings: Settings) -> Translator | None:
 @hookspec(firstresult=True)
 def connect_plugin_notifier(settings: Settings) -> Notifier | None:
     """Provide the change notifier for live displays (built-in: in-process; PostgreSQL LISTEN/NOTIFY)."""
+
+
+@hookspec(firstresult=True)
+def connect_plugin_agent_auth(settings: Settings) -> AgentAuth | None:
+    """Provide agent sign-in for the mode in ``settings.agent_auth`` (built-in: ``none``, ``oidc``, ``alb``).
+
+    Return ``None`` for a mode this plugin does not handle; a mode no plugin
+    handles stops start-up with a configuration error.
+    """

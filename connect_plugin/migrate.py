@@ -15,6 +15,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import migrations as _migrations_pkg
+from .errors import StoreUnavailable
+from .stores.engine import DATABASE_FAILURES, describe_failure
 
 
 def alembic_config(url: str) -> Config:
@@ -32,8 +34,14 @@ def head_revision() -> str:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at ``url`` to ``revision`` (blocking; run outside the event loop)."""
-    command.upgrade(alembic_config(url), revision)
+    """Bring the database at ``url`` to ``revision`` (blocking; run outside the event loop).
+
+    A database that cannot be reached, or refuses us, is ``StoreUnavailable`` with a one-line reason.
+    """
+    try:
+        command.upgrade(alembic_config(url), revision)
+    except DATABASE_FAILURES as error:
+        raise StoreUnavailable("cannot migrate the database", reason=describe_failure(error)) from None
 
 
 def downgrade(url: str, revision: str) -> None:

@@ -82,3 +82,29 @@ class SessionInfo:
             "purpose": self.purpose,
             "auth_result": self.auth_result.to_json() if self.auth_result else None,
         }
+
+
+@dataclass(frozen=True)
+class Agent:
+    """Who is behind a browser request, as the agent sign-in (``hookspecs.AgentAuth``) established it.
+
+    ``subject`` is stable and unique per agent at the identity provider;
+    ``email`` and ``groups`` are what access rules look at.  ``anonymous`` is
+    true only with ``agent_auth = "none"``, where nobody signs in: such reads
+    are not audited, since there is nobody to name.
+    """
+
+    subject: str
+    email: str | None = None
+    name: str | None = None
+    groups: tuple[str, ...] = ()
+    anonymous: bool = False
+
+    @property
+    def audit_name(self) -> str:
+        """How the audit log names this agent: the e-mail address, else the subject."""
+        return self.email or self.subject
+
+
+#: The "agent" of every request when ``agent_auth = "none"``.
+ANONYMOUS = Agent(subject="anonymous", anonymous=True)

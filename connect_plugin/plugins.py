@@ -14,7 +14,8 @@ import pluggy
 
 from . import defaults, hookspecs
 from .config import Settings
-from .hookspecs import CodeGenerator, Notifier, SessionStore, Translator
+from .errors import ConfigError
+from .hookspecs import AgentAuth, CodeGenerator, Notifier, SessionStore, Translator
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ class Parts:
     code_generator: CodeGenerator
     translator: Translator
     notifier: Notifier
+    agent_auth: AgentAuth
 
 
 def make_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
@@ -46,11 +48,16 @@ def make_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
 def build_parts(settings: Settings, pm: pluggy.PluginManager) -> Parts:
     """Ask the hooks for each part; the first plugin that answers provides it."""
     hook = pm.hook
+    agent_auth = hook.connect_plugin_agent_auth(settings=settings)
+    if agent_auth is None:
+        raise ConfigError("agent_auth", f"no installed plugin provides {settings.agent_auth!r} "
+                                        '(built in: "oidc", "alb", "none")')
     parts = Parts(
         store=hook.connect_plugin_session_store(settings=settings),
         code_generator=hook.connect_plugin_code_generator(settings=settings),
         translator=hook.connect_plugin_translator(settings=settings),
         notifier=hook.connect_plugin_notifier(settings=settings),
+        agent_auth=agent_auth,
     )
     for name, part in vars(parts).items():
         log.info("%s: %s", name.replace("_", " "), type(part).__module__ + "." + type(part).__qualname__)

@@ -18,9 +18,11 @@ from .config import Settings
 from .errors import CodesExhausted, CodeTaken, NotFound, PluginError
 from .feedback import LOGOUT, USER_ACTIVE, SessionFeedback
 from .hookspecs import CodeGenerator, Notifier, SessionStore, Translator
-from .model import AuthResult, NewSession, SessionInfo
+from .model import Agent, AuthResult, NewSession, SessionInfo
 
 log = logging.getLogger(__name__)
+#: Who read which contact's verified attributes (agent sign-in only; never attribute values).
+audit = logging.getLogger("connect_plugin.audit")
 
 DTMF_ALPHABET = frozenset("0123456789")
 
@@ -107,11 +109,18 @@ class FlowService:
         if info.auth_result is not None:
             self._send_feedback(info.auth_result, LOGOUT)
 
-    async def session_info(self, contact_id: str) -> SessionInfo:
-        """Purpose and verified result for a linked call; the token's expiry is not re-checked."""
+    async def session_info(self, contact_id: str, viewer: Agent | None = None) -> SessionInfo:
+        """Purpose and verified result for a linked call; the token's expiry is not re-checked.
+
+        ``viewer`` is the agent the result is shown to: every such read by a
+        signed-in agent is written to the audit log (who read which contact).
+        """
         stored = await self.store.find_by_contact(contact_id)
         if stored is None:
             raise NotFound()
+        if viewer is not None and not viewer.anonymous and stored.auth_result is not None:
+            # The one log line that names a contact: once agents sign in, the id alone opens nothing.
+            audit.info("agent %s read the verified attributes of contact %s", viewer.audit_name, contact_id)
         result = None
         if stored.auth_result is not None:
             result = self.read_token(stored.auth_result, check_expiry=False)

@@ -26,9 +26,8 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from functools import cache
-from http import HTTPStatus
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from tornado import web
@@ -37,9 +36,12 @@ from tornado.iostream import StreamClosedError
 import connect_plugin.web_assets
 
 from . import handlers as h
-from .errors import NotFound, PluginError
+from .errors import NotFound, PluginError, error_word
 from .hookspecs import Subscription, Translator
 from .model import STATUS_SUCCESS, SessionInfo
+
+if TYPE_CHECKING:
+    from .app import PluginApplication
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +152,7 @@ def sse_event(name: str, data: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------- the live stream
 
 
-class SessionEventsHandler(h.BaseHandler):
+class SessionEventsHandler(h.AgentHandler):
     """``GET /session_events/<contact id>``: the display's live view of one call (server-sent events).
 
     Events: ``labels`` once (``{"locale", "labels"}``), then ``session`` (see
@@ -171,9 +173,10 @@ class SessionEventsHandler(h.BaseHandler):
 
     async def get(self, contact_id: str) -> None:
         """Stream the call's state until the display goes away or the plugin stops."""
+        self.agent = await self.require_agent(contact_id)
         service = self.service
         locale = display_locale(self.request.headers.get("Accept-Language"), service.translator,
-                                service.settings.default_locale)
+                                self.app.config.default_locale)
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
         self.set_header("X-Accel-Buffering", "no")  # proxies such as nginx: pass events on at once
         subscription = service.notifier.listen(contact_id)  # before the first read: no change slips through
@@ -188,7 +191,7 @@ class SessionEventsHandler(h.BaseHandler):
 
     async def _stream(self, contact_id: str, subscription: Subscription, locale: str) -> None:
         labels = self.service.translator.labels(locale)
-        keepalive = float(self.service.settings.events_keepalive)
+        keepalive = float(self.app.config.events_keepalive)
         last: dict[str, Any] | None = None
         while True:
             try:
@@ -220,11 +223,11 @@ class SessionEventsHandler(h.BaseHandler):
 
     def _stopping(self) -> bool:
         """True once the plugin is shutting down (the display reconnects to whoever serves next)."""
-        return self.application.settings["closing"]
+        return self.app.closing
 
     async def _read(self, contact_id: str) -> SessionInfo | None:
         try:
-            return await self.service.session_info(contact_id)
+            return await self.service.session_info(contact_id, viewer=self.agent)
         except NotFound:
             return None
 
@@ -256,9 +259,27 @@ class PageHandler(web.StaticFileHandler):
         self.folder = path
 
     @property
+    def app(self) -> PluginApplication:
+        """This plugin's application."""
+        return cast("PluginApplication", self.application)
+
+    @property
     def web_dir(self) -> str:
         """The deployer's directory of files served before the built-in ones ('' for none)."""
-        return self.application.settings["service"].settings.web_dir
+        return self.app.config.web_dir
+
+    async def prepare(self) -> None:
+        """Only a signed-in agent gets the pages; a browser without a sign-in is sent to sign in."""
+        auth = self.app.agent_auth
+        agent = await auth.identify(self.request)
+        if agent is None:
+            login = auth.login_url(self.request)
+            if login is not None and self.request.method in ("GET", "HEAD"):
+                self.redirect(login)
+                return
+            raise web.HTTPError(401)
+        if not await auth.may_view(agent, None):
+            raise web.HTTPError(403)
 
     def content_security_policy(self) -> str:
         """The page's Content-Security-Policy header."""
@@ -283,10 +304,8 @@ class PageHandler(web.StaticFileHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         # The plugin's error shape, here too: {"error": "NotFound"}, {"error": "Forbidden"}.
-        word = HTTPStatus(status_code).phrase.replace(" ", "") if status_code in HTTPStatus._value2member_map_ \
-            else "Error"
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"error": word}))
+        self.finish(json.dumps({"error": error_word(status_code)}))
 
 
 class AgentPageHandler(PageHandler):
@@ -295,7 +314,7 @@ class AgentPageHandler(PageHandler):
     referrer_policy = ""  # the browser's default: Amazon's CCP may look at where it is embedded
 
     def content_security_policy(self) -> str:
-        return agent_csp(self.application.settings["service"].settings.streams_url)
+        return agent_csp(self.app.config.streams_url)
 
 
 def overridden_file(web_dir: str, folder: str, name: str) -> Path | None:
@@ -333,7 +352,7 @@ class AgentConfigHandler(h.BaseHandler):
     """
 
     def get(self) -> None:
-        settings = self.service.settings
+        settings = self.app.config
         self.set_header("Content-Type", "text/javascript; charset=utf-8")
         self.set_header("Cache-Control", "no-cache")
         override = overridden_file(settings.web_dir, AGENT_DIR, "config.js")

@@ -221,3 +221,33 @@ async def test_debug_log_holds_no_token_code_or_attribute_value(tmp_path, keyset
     for secret in (secret_value, token[:40], token.split(".")[3][:20], dtmf_of(started),
                    started["attr_url"].rsplit("/", 1)[1], contact):
         assert secret not in log
+
+
+def test_version_is_printed():
+    result = run_cli("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip().startswith("connect-plugin ")
+    assert result.stdout.strip() != "connect-plugin unknown (not installed)"
+
+
+@pytest.mark.parametrize("command", ["migrate", "cleanup"])
+@pytest.mark.parametrize(
+    ("database", "reason"),
+    [
+        ("postgresql://postgres@127.0.0.1:{port}/test", "ConnectionRefusedError"),
+        ("postgresql://nosuchrole@127.0.0.1:5432/test", 'role "nosuchrole" does not exist'),
+    ],
+)
+def test_unreachable_or_refusing_database_is_one_line_not_a_traceback(tmp_path, keyset, postgres_server, command,
+                                                                      database, reason):
+    from tests.support import free_port
+
+    config = write_config(tmp_path / "c.toml", keyset, database_url=database.format(port=free_port()),
+                          log_level="off")
+    result = run_cli(command, "--config", str(config))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("connect-plugin: database unavailable: ")
+    assert reason in lines[0]
+    assert "Traceback" not in result.stderr

@@ -18,7 +18,7 @@ def test_reference_sample_config_loads_unchanged():
     settings = load_settings(REFERENCE_SAMPLE, environ={})
     assert settings.internal_url == "http://comm-amazon-connect:8000"
     assert (settings.dtmf_length, settings.result_length, settings.phonenumber) == (10, 32, "")
-    assert settings.database_url == "postgres://tg@comm-amazon-psql:5432/tg"
+    assert settings.database_url == "postgresql://tg@comm-amazon-psql:5432/tg"
     assert settings.decryption_key.kind == settings.signature_key.kind == "RSA"
     assert (settings.address, settings.port) == ("127.0.0.1", 8000)
 
@@ -57,7 +57,7 @@ def test_environment_overrides_file_and_connect_plugin_prefix_wins(tmp_path, key
 def test_database_table_can_come_from_the_environment_as_an_inline_table(tmp_path, keyset):
     path = write_config(tmp_path / "c.toml", keyset)
     env = {"ROCKET_DATABASES": '{session = {url = "postgres://u@db.example:5432/s"}}'}
-    assert load_settings(path, environ=env).database_url == "postgres://u@db.example:5432/s"
+    assert load_settings(path, environ=env).database_url == "postgresql://u@db.example:5432/s"
     assert load_settings(path, environ={"CONNECT_PLUGIN_DATABASE_URL": "sqlite:///x.db"}).database_url.endswith("/x.db")
 
 
@@ -101,7 +101,9 @@ def test_workers_and_keep_alive_are_accepted(tmp_path, keyset):
         ({"default_locale": "Dutch!"}, "default_locale"),
         ({"allowed_origins": ["https://agents.example.nl/path"]}, "allowed_origins"),
         ({"database_url": "no url here"}, "database_url"),
-        ({"databases": {"session": {"uri": "x"}}}, "databases.session.url"),
+        ({"databases": {"session": {"uri": "x"}}}, "databases.session.uri"),
+        ({"databases": {"session": {"pool_size": 5}}}, "databases.session.url"),
+        ({"databases": {"session": {"url": "postgres://h/db", "pool_size": 0}}}, "databases.session.pool_size"),
     ],
 )
 def test_bad_setting_is_refused_naming_the_key(tmp_path, keyset, override, key):

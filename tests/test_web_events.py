@@ -311,7 +311,7 @@ async def test_a_display_that_goes_away_stops_listening(plugin_factory):
     while notifier.listener_count() and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
     assert notifier.listener_count() == 0
-    assert plugin.runtime.app.settings["in_flight"].count == 0
+    assert plugin.runtime.app.in_flight.count == 0
 
 
 @pytest.mark.gen_test(timeout=30)

@@ -1,35 +1,45 @@
 """Turning a configured database URL into an async SQLAlchemy engine.
 
-Accepts the reference's ``postgres://`` form and plain ``sqlite:///path``, and
-picks the async drivers (asyncpg, aiosqlite).  SQLite files run in WAL mode so
+Takes the database URL as the settings normalised it (``config/database.py``)
+and picks the async drivers (asyncpg, aiosqlite).  SQLite files run in WAL mode so
 that readers never wait for the writer.
 """
 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from ..config.database import asyncpg_target, is_postgres, is_sqlite
 from ..errors import ConfigError
 
-POSTGRES_SCHEMES = {"postgres", "postgresql", "postgresql+asyncpg"}
-SQLITE_SCHEMES = {"sqlite", "sqlite+aiosqlite"}
+__all__ = ["DATABASE_FAILURES", "driver_url", "is_postgres", "is_sqlite", "make_engine", "require_driver",
+           "sqlite_path"]
+
+
+def _failures() -> tuple[type[BaseException], ...]:
+    kinds: list[type[BaseException]] = [exc.DBAPIError, exc.TimeoutError, OSError, TimeoutError]
+    if importlib.util.find_spec("asyncpg") is not None:
+        import asyncpg  # the postgres extra: its errors reach us unwrapped from a connect
+
+        kinds += [asyncpg.PostgresError, asyncpg.InterfaceError]
+    return tuple(kinds)
+
+
+#: Exceptions that mean "the database did not answer, or refused us" (not a bug of ours).
+DATABASE_FAILURES = _failures()
 
 
 def driver_url(url: str) -> str:
     """The SQLAlchemy URL with the async driver for a configured URL."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme in POSTGRES_SCHEMES:
-        # libpq's sslmode is asyncpg's ssl.
-        query = [("ssl", v) if k == "sslmode" else (k, v) for k, v in parse_qsl(parts.query)]
-        return urlunsplit(("postgresql+asyncpg", parts.netloc, parts.path, urlencode(query), parts.fragment))
-    if scheme in SQLITE_SCHEMES:
+    if is_postgres(url):
+        return "postgresql+asyncpg://"  # asyncpg itself reads the URL: see make_engine
+    if is_sqlite(url):
         return "sqlite+aiosqlite:" + url.split(":", 1)[1]
     raise ConfigError("database_url", "must be a sqlite:/// or postgres:// URL")
 
@@ -39,16 +49,6 @@ def require_driver(url: str) -> None:
     driver_url(url)
     if is_postgres(url) and importlib.util.find_spec("asyncpg") is None:
         raise ConfigError("database_url", "PostgreSQL needs the asyncpg driver: pip install 'connect-plugin[postgres]'")
-
-
-def is_postgres(url: str) -> bool:
-    """True for a PostgreSQL URL."""
-    return urlsplit(url).scheme.lower() in POSTGRES_SCHEMES
-
-
-def is_sqlite(url: str) -> bool:
-    """True for an SQLite URL."""
-    return urlsplit(url).scheme.lower() in SQLITE_SCHEMES
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -70,16 +70,33 @@ def make_engine(url: str, *, pool_size: int, timeout: float) -> AsyncEngine:
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    connect_args: dict[str, Any] = {"timeout": timeout, "command_timeout": timeout}
     return create_async_engine(
         driver_url(url),
+        async_creator=postgres_connector(url, timeout),
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=timeout,
         pool_pre_ping=True,
         pool_recycle=1800,
-        connect_args=connect_args,
     )
+
+
+def postgres_connector(url: str, timeout: float) -> Callable[[], Awaitable[Any]]:
+    """Opens asyncpg connections for ``url``: the driver reads libpq's URL parameters itself.
+
+    Handing asyncpg the URL (rather than letting SQLAlchemy turn its query into
+    keyword arguments) is what makes ``?application_name=...``, ``sslmode`` and the
+    other libpq parameters work; ``connect_timeout`` becomes the connect timeout.
+    """
+    dsn, extra = asyncpg_target(url)
+    connect_timeout = extra.get("timeout") or timeout
+
+    async def connect() -> Any:
+        import asyncpg
+
+        return await asyncpg.connect(dsn, timeout=connect_timeout, command_timeout=timeout)
+
+    return connect
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -90,3 +107,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def describe_failure(error: BaseException) -> str:
+    """One safe line on why the database did not answer: the kind of failure and the server's reason.
+
+    PostgreSQL's and the OS's messages name users, hosts and databases, never
+    passwords; anything longer than a line is cut.
+    """
+    cause = error
+    for _ in range(5):  # SQLAlchemy wraps the driver's error, which may wrap the server's
+        inner = getattr(cause, "orig", None) or cause.__cause__
+        if inner is None:
+            break
+        cause = inner
+    reason = getattr(cause, "strerror", None) or str(cause).strip().splitlines()[0:1]
+    text = reason if isinstance(reason, str) else (reason[0] if reason else "")
+    text = text[:200]
+    return f"{type(cause).__name__}: {text}" if text else type(cause).__name__

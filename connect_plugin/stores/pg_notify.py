@@ -20,8 +20,8 @@ from typing import Any
 
 import asyncpg
 
+from ..config.database import asyncpg_target
 from ..notify import LocalNotifier
-from .engine import driver_url
 
 log = logging.getLogger(__name__)
 
@@ -30,18 +30,14 @@ HEARTBEAT = 10.0  # seconds between liveness checks of the listening connection
 MAX_BACKOFF = 5.0
 
 
-def asyncpg_dsn(url: str) -> str:
-    """A DSN asyncpg accepts, from a configured ``postgres://`` URL."""
-    return "postgresql://" + driver_url(url).split("://", 1)[1]
-
-
 class PostgresNotifier(LocalNotifier):
     """Fan-out within this process, carried to other instances through PostgreSQL."""
 
     def __init__(self, url: str, *, timeout: float = 1.0) -> None:
         super().__init__()
-        self._dsn = asyncpg_dsn(url)
+        self._dsn, extra = asyncpg_target(url)
         self._timeout = timeout
+        self._connect_timeout = extra.get("timeout") or timeout
         self._instance = secrets.token_hex(6)
         self._conn: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -77,7 +73,7 @@ class PostgresNotifier(LocalNotifier):
                 async with self._lock:
                     await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload, timeout=self._timeout)
                 return
-            conn = await asyncpg.connect(self._dsn, timeout=self._timeout)
+            conn = await asyncpg.connect(self._dsn, timeout=self._connect_timeout)
             try:
                 await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload, timeout=self._timeout)
             finally:
@@ -106,7 +102,7 @@ class PostgresNotifier(LocalNotifier):
 
     async def _connect(self) -> None:
         self._lost.clear()
-        self._conn = await asyncpg.connect(self._dsn, timeout=self._timeout)
+        self._conn = await asyncpg.connect(self._dsn, timeout=self._connect_timeout)
         self._conn.add_termination_listener(lambda _conn: self._lost.set())
         await self._conn.add_listener(CHANNEL, self._on_notify)
         self.connected.set()

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ..errors import CodeTaken, ConfigError, NotFound, StoreUnavailable
 from ..migrate import current_revision, head_revision
 from ..model import NewSession, StoredSession
-from .engine import is_sqlite, make_engine, require_driver
+from .engine import DATABASE_FAILURES, describe_failure, is_sqlite, make_engine, require_driver
 from .schema import session_table as t
 
 log = logging.getLogger(__name__)
@@ -167,6 +167,6 @@ class SqlStore:
                 yield conn
         except (exc.IntegrityError, NotFound):
             raise
-        except (exc.DBAPIError, exc.TimeoutError, OSError, TimeoutError) as error:
+        except DATABASE_FAILURES as error:
             log.warning("session store error: %s", type(error).__name__)
-            raise StoreUnavailable("the session store does not answer") from None
+            raise StoreUnavailable("the session store does not answer", reason=describe_failure(error)) from None

@@ -1,0 +1,108 @@
+"""Turning raw settings into :class:`Settings`: every key parsed by its declaration, the rest refused.
+
+Besides each value's own checks, two rules span settings:
+
+* unknown keys stop start-up, with a "did you mean" where a known key is close;
+  keys that Rocket itself knows (``limits``, ``tls``, ...) are accepted and
+  ignored with a notice, so a reference-era file starts unchanged;
+* **secure by default on a network address**: ``agent_auth`` and
+  ``link_phone_token`` may be left unset only when the plugin listens on a
+  loopback address.  Elsewhere the deployer must choose, and writing
+  ``"none"`` leaves that door open on purpose (warned at every start).
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from . import values as v
+from .database import reference_databases
+from .settings import REQUIRED, Settings, declared, known_keys
+from .sources import read_raw
+
+#: Keys of Rocket's own configuration: a reference-era file may hold them; they mean nothing here.
+ROCKET_KEYS = frozenset({
+    "limits", "tls", "mtls", "secret_key", "ident", "temp_dir", "cli_colors", "shutdown", "ip_header",
+    "proxy_proto_header", "max_blocking", "ctrlc", "reuse", "log", "read_timeout", "write_timeout", "template_dir",
+})
+
+#: The doors that must be closed, or left open on purpose, off loopback; and what an open one means.
+GUARDED = {
+    "agent_auth": ('"oidc" or "alb"', "anyone who can reach this server can read citizens' verified attributes"),
+    "link_phone_token": ("a secret of at least 16 characters",
+                         "anyone who can reach /link_phone can try codes and link calls"),
+}
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None,
+                  *, cwd: Path | None = None) -> Settings:
+    """Read, merge and validate the settings; raise ConfigError on the first problem."""
+    environ = os.environ if environ is None else environ
+    cwd = cwd or Path.cwd()
+    raw = read_raw(os.fspath(path) if path else None, environ, cwd)
+    values = dict(raw.values)
+    names = reference_databases(values)
+    notices = _check_keys(values, raw.env_names)
+    base_dir = raw.file.resolve().parent if raw.file is not None else cwd
+    parsed: dict[str, Any] = {}
+    for f, spec in declared():
+        ctx = v.Context(names.get(spec.key) or raw.env_names.get(spec.key) or spec.key, base_dir, values,
+                        raw.env_text.get(spec.key))
+        value = values.get(spec.key, spec.default)
+        if value is REQUIRED:
+            raise ConfigError(ctx.key, "missing")
+        parsed[f.name] = None if value is None else spec.parse(value, ctx)
+    source = str(raw.file) if raw.file is not None else "<environment>"
+    open_on_purpose = frozenset(key for key in GUARDED if parsed[key] == v.OPEN)
+    notices += _exposure(parsed, open_on_purpose)
+    notices += _other_notices(parsed)
+    return Settings(**parsed, source=source, notices=tuple(notices), open_on_purpose=open_on_purpose)
+
+
+def _check_keys(values: dict[str, Any], env_names: Mapping[str, str]) -> list[tuple[int, str]]:
+    known = known_keys()
+    notices = []
+    for key in sorted(values):
+        if key in known:
+            continue
+        if key in ROCKET_KEYS:
+            notices.append((logging.INFO, f"{key}: Rocket's own setting, not used by this plugin; ignored"))
+            values.pop(key)
+            continue
+        shown = env_names.get(key, key)
+        close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+        hint = ""
+        if close:
+            prefix = shown[: len(shown) - len(key)] if key in env_names else ""
+            hint = f" (did you mean {prefix}{close[0].upper() if prefix else close[0]}?)"
+        raise ConfigError(shown, f"unknown setting{hint}")
+    return notices
+
+
+def _exposure(parsed: Mapping[str, Any], open_on_purpose: frozenset[str]) -> list[tuple[int, str]]:
+    address = parsed["address"]
+    notices = []
+    for key, (choices, meaning) in GUARDED.items():
+        if key in open_on_purpose:
+            notices.append((logging.WARNING, f'{key} = "none": {meaning}'))
+        elif parsed[key] is None and not v.is_loopback(address):
+            raise ConfigError(
+                key, f'required when listening on {address}, a network address: set {choices}, '
+                     f'or write {key} = "none" to leave it open on purpose')
+    return notices
+
+
+def _other_notices(parsed: Mapping[str, Any]) -> list[tuple[int, str]]:
+    notices = []
+    if not parsed["phonenumber"]:
+        notices.append((logging.WARNING, "phonenumber is empty: client_url will be tel:,<code>"))
+    if parsed["workers"] not in (None, 1):
+        notices.append((logging.INFO, "workers: ignored; one process serves all requests asynchronously "
+                                      "(run more instances to use more cores)"))
+    return notices

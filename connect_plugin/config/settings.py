@@ -1,0 +1,259 @@
+"""Every setting, declared once: its key, type, default, bounds, parser and documentation.
+
+Each field of :class:`Settings` is a setting; its ``setting(...)`` declaration
+is the one place that says what the key is called, what it holds, what it
+defaults to and what it means.  The loader (``load.py``), the README's
+configuration table (:func:`markdown_table`, kept equal to the README by a
+test) and the list of known keys are all made from these declarations.
+
+To add a setting: add a field here with ``setting(...)`` in the group it
+belongs to, run ``python -m connect_plugin.config`` and paste the table into
+the README.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import Field, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .. import keys
+from . import values as v
+from .database import normalise
+
+LOG_LEVELS = {
+    "off": logging.CRITICAL + 10,
+    "critical": logging.CRITICAL,
+    "normal": logging.INFO,
+    "debug": logging.DEBUG,
+    # Python's own names, for deployers who think in those.
+    "error": logging.ERROR,
+    "warning": logging.WARNING,
+    "info": logging.INFO,
+}
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A setting's declaration (kept in its field's metadata)."""
+
+    key: str
+    parse: v.Parser
+    doc: str
+    default: Any
+    shown_default: str
+    shown_key: str
+
+
+def setting(default: Any = REQUIRED, *, parse: v.Parser, doc: str, key: str = "", shown_default: str = "",
+            shown_key: str = "", secret: bool = False) -> Any:
+    """Declare a setting: a dataclass field whose metadata is its :class:`Spec`.
+
+    ``key`` is the name in the file when it differs from the field's;
+    ``shown_default`` what the README says instead of the literal default.
+    """
+    spec = Spec(key, parse, doc, default, shown_default, shown_key)
+    if default is REQUIRED:
+        return field(metadata={"setting": spec}, repr=not secret)
+    if isinstance(default, dict | list):
+        return field(default_factory=lambda: type(default)(default), metadata={"setting": spec}, repr=not secret)
+    return field(default=default, metadata={"setting": spec}, repr=not secret)
+
+
+def _database(value: Any, ctx: v.Context) -> str:
+    return normalise(v.string(value if value is not None else "", ctx), ctx.key, ctx.base_dir)
+
+
+def _identifier(value: Any, ctx: v.Context) -> str | None:
+    text = v.string(value, ctx).strip().lower() if value not in (None, "") else ""
+    if text and not text.replace("_", "").replace("-", "").isalnum():
+        raise ctx.fail("must be a name such as oidc, alb or none")
+    return text or None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Validated settings.  Field order is the README table's order."""
+
+    # -- the reference's settings ---------------------------------------------------------------
+    address: str = setting("127.0.0.1", parse=v.string, doc="address to listen on")
+    port: int = setting(8000, parse=v.integer(0, 65535), doc="port to listen on")
+    internal_url: str = setting(
+        parse=v.required_url,
+        doc="URL where other ID Contact components reach this plugin: the base of `attr_url`")
+    external_url: str | None = setting(
+        None, parse=lambda value, ctx: v.url(value, ctx) or None, shown_default="`internal_url`",
+        doc="URL where agents' browsers reach it, if different")
+    phonenumber: str = setting(
+        parse=v.phonenumber,
+        doc="the Amazon Connect number callers dial (`+31...`; may be empty, as in the reference's sample); "
+            "spaces are dropped from the `tel:` URL")
+    dtmf_length: int = setting(parse=v.integer(4, 32), shown_default="required (4-32)",
+                               doc="digits in a DTMF code")
+    result_length: int = setting(parse=v.integer(16, 256), shown_default="required (16-256)",
+                                 doc="characters in a result code (the secret part of `attr_url`)")
+    decryption_key: keys.PrivateKey = setting(
+        key="decryption_privkey", parse=v.key_table(private=True), secret=True,
+        doc='`{type = "RSA" | "EC", key = "<PEM>"}` or `key_file = "<path>"`: this plugin\'s private key; '
+            "RSA as PKCS#8 or PKCS#1, EC P-256")
+    signature_key: keys.PublicKey = setting(
+        key="signature_pubkey", parse=v.key_table(private=False), secret=True,
+        doc="same form: the authentication plugins' public signing key (SPKI)")
+    log_level: str = setting("normal", parse=v.choice(*LOG_LEVELS),
+                             doc="`off`, `critical`, `normal`, `debug` (or Python's `error`, `warning`, `info`)")
+    workers: int | None = setting(
+        None, parse=v.integer(1, 1024), shown_default="accepted",
+        doc="the reference's thread count; one asynchronous process serves here, so it is ignored "
+            "(run more instances instead)")
+    keep_alive: int = setting(5, parse=v.integer(0, 3600),
+                              doc="seconds an idle HTTP keep-alive connection stays open (`0`: no limit)")
+
+    # -- the database ---------------------------------------------------------------------------
+    database_url: str = setting(
+        "", parse=_database, shown_default="SQLite file `var/connect-plugin.sqlite3` beside the config",
+        doc="`sqlite:///path`, `postgres://user@host:5432/db` (also `postgresql://`, with libpq's URL "
+            "parameters) or a libpq `key=value` string; the reference's `[global.databases] session = "
+            '{ url = "...", pool_size = 10, timeout = 5 }` works too')
+    database_pool_size: int = setting(
+        5, parse=v.integer(1, 100),
+        doc="connections per instance (PostgreSQL); SQLite uses one writer and this many readers")
+    database_timeout: float = setting(
+        1.0, parse=v.number(0.05, 60),
+        doc="seconds any single database wait (connect, pool, statement) may take before the request gets `503`")
+
+    # -- who may call what ------------------------------------------------------------------------
+    agent_auth: str | None = setting(
+        None, parse=_identifier, shown_default="none on a loopback address; else required",
+        doc='how agents sign in before they see a citizen\'s data: `"oidc"`, `"alb"` or `"none"` '
+            "(open to whoever reaches the server; warned at every start). Unset is allowed only when "
+            "`address` is a loopback address")
+    link_phone_token: v.Secret | str | None = setting(
+        None, parse=v.secret(16, allow_open=True), secret=True,
+        shown_default="none on a loopback address; else required",
+        doc="shared secret: `POST /link_phone` and `/end_call` need `Authorization: Bearer <token>` "
+            '(at least 16 characters); `"none"` keeps the reference\'s open endpoint (warned at every start). '
+            "Unset is allowed only when `address` is a loopback address")
+
+    # -- sessions and tokens ----------------------------------------------------------------------
+    session_ttl: int = setting(
+        3600, parse=v.integer(1, 7 * 24 * 3600),
+        doc="seconds without activity (create, result, link) after which a session is deleted")
+    cleanup_interval: int = setting(
+        300, parse=v.integer(1, 300),
+        doc="seconds between the server's own idle-session cleanups (at most 300)")
+    token_leeway: int = setting(
+        60, parse=v.integer(0, 600),
+        doc="seconds of clock skew allowed when checking a token's `exp`/`iat` on receipt")
+    max_body_size: int = setting(65536, parse=v.integer(1024, 16 * 1024 * 1024),
+                                 doc="bytes; larger request bodies get `413`")
+    code_attempts: int = setting(
+        20, parse=v.integer(1, 1000),
+        doc="how many fresh codes to try before answering `503 CodesExhausted`")
+
+    # -- the agent's screens ----------------------------------------------------------------------
+    default_locale: str = setting("nl", parse=v.locale,
+                                  doc="language of labels when the browser asks for none we have")
+    translations: Mapping[str, Mapping[str, str]] = setting(
+        {}, parse=v.translations, shown_key="[global.translations.<locale>]", shown_default="none",
+        doc='labels: purpose tag or attribute key = human label, e.g. `report_move = "Verhuizing doorgeven"`')
+    allowed_origins: tuple[str, ...] = setting(
+        (), parse=v.origins, shown_default="none",
+        doc="origins (`https://agents.example.nl`) whose pages may read `/session_info` and "
+            "`/session_events` across origins: for an attribute display served elsewhere with `window.SERVER_URL`")
+    amazon_connect_url: str = setting(
+        "", parse=v.url, shown_default="none",
+        doc="the CCP URL of your Amazon Connect instance (`https://<instance>.my.connect.aws/ccp-v2`), "
+            "for the agent page")
+    streams_url: str = setting(
+        "", parse=v.string, shown_default="`connect-streams-min.js`",
+        doc="where the agent page loads the `amazon-connect-streams` library from "
+            "(serve it yourself: see docs/agent-screens.md)")
+    attribute_url: str = setting(
+        "", parse=v.string, shown_default="`../attribute-ui/`",
+        doc="the display URL the agent page opens with `?<ContactId>` appended")
+    web_dir: str = setting(
+        "", parse=v.directory, shown_default="none",
+        doc="a folder whose `attribute-ui/...` and `amazon-connect-ui/...` files are served instead of the "
+            "built-in ones (a deployer's `config.js`, the streams library)")
+    events_keepalive: int = setting(15, parse=v.integer(1, 300),
+                                    doc="seconds between keep-alive comments on a quiet event stream")
+
+    # -- plugins ----------------------------------------------------------------------------------
+    plugins: Mapping[str, Any] = setting(
+        {}, parse=v.table, shown_key="[global.plugins.<name>]", shown_default="none",
+        doc="settings of installed plugins (see [Plugins](#plugins))")
+
+    # -- not settings: facts about the loading ------------------------------------------------------
+    source: str = "<defaults>"
+    #: ``(level, message)`` pairs the loader has to say once logging is set up.
+    notices: tuple[tuple[int, str], ...] = ()
+    #: Keys the deployer set to ``"none"``: doors left open on purpose.
+    open_on_purpose: frozenset[str] = frozenset()
+
+    @property
+    def public_url(self) -> str:
+        """Where browsers reach the plugin (``external_url``, else ``internal_url``)."""
+        return self.external_url or self.internal_url
+
+    def resolve_path(self, path: str) -> Path:
+        """A path from the settings, relative paths taken from the config file's folder."""
+        candidate = Path(path)
+        if candidate.is_absolute() or self.source.startswith("<"):
+            return candidate
+        return Path(self.source).resolve().parent / candidate
+
+    @property
+    def log_level_number(self) -> int:
+        """The Python logging level for ``log_level``."""
+        return LOG_LEVELS[self.log_level]
+
+
+def declared() -> list[tuple[Field[Any], Spec]]:
+    """Every setting's field and declaration, in declaration order."""
+    out = []
+    for f in fields(Settings):
+        spec = f.metadata.get("setting")
+        if spec is not None:
+            out.append((f, spec if spec.key else _with_key(spec, f.name)))
+    return out
+
+
+def _with_key(spec: Spec, name: str) -> Spec:
+    return Spec(name, spec.parse, spec.doc, spec.default, spec.shown_default, spec.shown_key)
+
+
+def known_keys() -> frozenset[str]:
+    """The keys a configuration may hold."""
+    return frozenset(spec.key for _, spec in declared())
+
+
+def shown_default(spec: Spec) -> str:
+    """The README's "default" column for a setting."""
+    if spec.shown_default:
+        return spec.shown_default
+    if spec.default is REQUIRED:
+        return "required"
+    if spec.default in (None, "", (), {}):
+        return "none"
+    return f"`{spec.default}`"
+
+
+def markdown_table() -> str:
+    """The README's configuration table, made from the declarations."""
+    lines = ["| key | default | what it is |", "| --- | --- | --- |"]
+    for _, spec in declared():
+        key = f"`{spec.shown_key or spec.key}`"
+        doc = spec.doc.replace("|", "\\|")
+        lines.append(f"| {key} | {shown_default(spec)} | {doc} |")
+    return "\n".join(lines) + "\n"
+
