@@ -114,6 +114,24 @@ class PayloadTooLarge(PluginError):
     word = "PayloadTooLarge"
 
 
+class TooManyRequests(PluginError):
+    """Too many failed attempts: refused until ``retry_after`` seconds have passed (``Retry-After``).
+
+    Sent for every ``/link_phone`` once the link failure budget of the current
+    window is spent, whatever code is tried (see ``budget.LinkBudget``).
+    """
+
+    status = 429
+    word = "TooManyRequests"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = max(1, retry_after)
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
 class StoreUnavailable(PluginError):
     """The session store does not answer (database down, timed out).
 
@@ -139,6 +157,14 @@ class CodeTaken(Exception):
     """Raised by a store when a new session's DTMF or result code is already in use.
 
     Not an HTTP error: the flow service catches it and retries with new codes.
+    """
+
+
+class TokenReused(Exception):
+    """Raised by a store when a result's replay key was already accepted for a session.
+
+    Not an HTTP error: the store has stored nothing, and the flow service
+    answers ``400`` (``InvalidToken`` with reason ``replayed``).
     """
 
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from tornado.httputil import HTTPServerRequest
 
     from .config import Settings
-    from .model import Agent, NewSession, StoredSession
+    from .model import Agent, FailureWindow, NewResult, NewSession, StoredSession
 
 PROJECT = "connect_plugin"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -34,17 +34,33 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 class SessionStore(Protocol):
     """Where sessions live.  Every method may raise ``StoreUnavailable``.
 
-    Guarantees a store must give (the flow relies on them; several plugin
-    instances may share one store):
+    A store never sees a code or an attribute in clear: the flow service hands
+    it the keyed hash of the DTMF code (``code_key``), the SHA-256 of the
+    result code (``result_key``) and the result as the JWE received.  It never
+    decrypts.  ``now``, ``before`` and expiry times are epoch seconds.
 
-    * ``create``: DTMF codes are unique among stored sessions, result keys
-      are unique; on a clash raise ``CodeTaken`` and store nothing.
-    * ``store_result``: at most one result per session, ever; the check and
-      the write are one atomic step.
-    * ``link``: a code is linked to at most one contact id and a contact id to
-      at most one session, atomically; linking again with the same pair is a
-      no-op success.
+    Guarantees a store must give (the flow relies on them; several plugin
+    instances may share one store, so each must hold across them):
+
+    * ``create``: code keys are unique among stored sessions, result keys are
+      unique; on a clash raise ``CodeTaken`` and store nothing.
+    * **one result per session**: ``store_result`` sets a result only where
+      none is set, the check and the write one atomic step.
+    * **one session per token**: a result's ``replay_key`` is accepted for one
+      session only, until its ``replay_expires``: storing a result (by
+      ``create`` or ``store_result``) records its key in the same atomic step,
+      and a key already recorded raises ``TokenReused`` and stores nothing.
+    * **atomic link**: ``link`` gives a code at most one contact id and a
+      contact id at most one session; linking again with the same pair is a
+      success.  It refuses (``NotFound``) while ``window.budget`` failures are
+      counted for ``window.ends``: the failure budget and the link are read
+      in the same atomic step, so the budget holds across instances.
+    * ``count_link_failure`` adds one to a window's count and returns the new
+      count, atomically: concurrent failures on any instance are all counted.
     * every successful create, store_result and link records activity (``now``).
+
+    A store shared by several instances needs a notifier that crosses
+    instances (``connect_plugin_notifier``), or live displays miss changes.
     """
 
     async def open(self) -> None:
@@ -57,23 +73,52 @@ class SessionStore(Protocol):
         """Return when the store answers; raise ``StoreUnavailable`` otherwise."""
 
     async def create(self, session: NewSession, now: float) -> None:
-        """Store a new session (with its result, when it came inline)."""
+        """Store a new session, with its result when it came inline (``session.result``).
 
-    async def store_result(self, result_key: str, auth_result: str, now: float) -> str | None:
+        Raises ``CodeTaken`` (the flow retries with new codes) or ``TokenReused``.
+        """
+
+    async def awaits_result(self, result_key: str) -> bool:
+        """Whether a session with this result key exists and has no result yet.
+
+        Asked before any decryption, so it must be cheap (one indexed read).
+        """
+
+    async def store_result(self, result_key: str, result: NewResult, now: float) -> str | None:
         """Attach a result to the session with this result key, if it has none.
 
         Returns the session's linked contact id (``None`` when not linked yet);
-        raises ``NotFound`` when there is no such session or it already has a result.
+        raises ``NotFound`` when there is no such session or it already has a
+        result, ``TokenReused`` when ``result.replay_key`` was accepted before.
         """
 
-    async def link(self, dtmf: str, contact_id: str, now: float) -> None:
-        """Link a call to the session with this DTMF code; raise ``NotFound`` if impossible."""
+    async def link(self, code_key: str, contact_id: str, now: float, window: FailureWindow) -> str | None:
+        """Link a call to the session with this code key; raise ``NotFound`` if impossible.
+
+        Returns the session's stored JWE when its result asked for session
+        feedback (``NewResult.feedback``), else ``None``: the flow decrypts
+        only results it needs.
+        """
+
+    async def count_link_failure(self, window_end: int) -> int:
+        """Count one failed link in the window that ends at ``window_end``; return the window's count."""
 
     async def find_by_contact(self, contact_id: str) -> StoredSession | None:
         """The session linked to this contact id, if any."""
 
-    async def delete_idle(self, before: float) -> int:
-        """Delete sessions whose last activity is before ``before``; return how many."""
+    async def delete_idle(self, before: float, limit: int) -> int:
+        """Delete at most ``limit`` sessions whose last activity is before ``before``; return how many.
+
+        The flow calls again while a call returns ``limit``, letting other
+        requests run in between: keep one call short.
+        """
+
+    async def delete_expired(self, now: float, limit: int) -> int:
+        """Delete at most ``limit`` records that ended by ``now``: used replay keys, failure windows.
+
+        Returns how many; called like ``delete_idle``.  A store whose records
+        expire by themselves (a TTL) returns 0.
+        """
 
 
 @runtime_checkable

@@ -19,11 +19,18 @@ from .errors import StoreUnavailable
 from .stores.engine import DATABASE_FAILURES, describe_failure
 
 
-def alembic_config(url: str) -> Config:
-    """An Alembic configuration for ``url`` pointing at the shipped migrations."""
+def alembic_config(url: str, code_secret: bytes | None = None) -> Config:
+    """An Alembic configuration for ``url`` pointing at the shipped migrations.
+
+    ``code_secret`` (``codes.code_secret``) is what revision 0002 turns stored
+    DTMF codes into keys with; it travels in the config's attributes, never in
+    a file or on a command line.
+    """
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(_migrations_pkg.__file__).parent))
     cfg.attributes["url"] = url
+    if code_secret is not None:
+        cfg.attributes["code_secret"] = code_secret
     return cfg
 
 
@@ -33,13 +40,15 @@ def head_revision() -> str:
     return heads[0]
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "head", *, code_secret: bytes | None = None) -> None:
     """Bring the database at ``url`` to ``revision`` (blocking; run outside the event loop).
 
-    A database that cannot be reached, or refuses us, is ``StoreUnavailable`` with a one-line reason.
+    ``code_secret`` is needed when stored sessions' DTMF codes must become keys
+    (revision 0002).  A database that cannot be reached, or refuses us, is
+    ``StoreUnavailable`` with a one-line reason.
     """
     try:
-        command.upgrade(alembic_config(url), revision)
+        command.upgrade(alembic_config(url, code_secret), revision)
     except DATABASE_FAILURES as error:
         raise StoreUnavailable("cannot migrate the database", reason=describe_failure(error)) from None
 

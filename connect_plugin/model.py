@@ -41,32 +41,69 @@ class AuthResult:
 
 
 @dataclass(frozen=True)
+class NewResult:
+    """A verified result, as the flow service asks a store to keep it.
+
+    ``jwe`` is the token exactly as received (stores never decrypt it).
+    ``replay_key`` identifies the signed result inside (the hex SHA-256 of its
+    JWS signing input): a store accepts it for one session only, and keeps it
+    until ``replay_expires`` (epoch seconds: the token's ``exp`` plus the
+    leeway), after which the token is refused as expired anyway.
+    ``feedback`` says whether the result carries a ``session_url``, so that
+    the flow knows whether session feedback needs the result decrypted again.
+    """
+
+    jwe: str = field(repr=False)
+    replay_key: str
+    replay_expires: float
+    feedback: bool = False
+
+    def __repr__(self) -> str:
+        return f"NewResult(replay_expires={self.replay_expires!r}, feedback={self.feedback!r})"
+
+
+@dataclass(frozen=True)
 class NewSession:
     """What the flow service asks a store to create.
 
-    ``result_key`` is the SHA-256 of the result code (stores never see the code
-    itself); ``auth_result`` is the JWE exactly as received (already verified),
-    when the core sent the result inline with ``start_communication``.
+    ``code_key`` is the keyed hash of the DTMF code and ``result_key`` the
+    SHA-256 of the result code (``codes.code_key``, ``codes.result_key``):
+    stores never see either code.  ``result`` is set when the core sent the
+    result inline with ``start_communication`` (already verified).
     """
 
-    dtmf: str
+    code_key: str
     result_key: str
     purpose: str
-    auth_result: str | None = None
+    result: NewResult | None = None
 
     def __repr__(self) -> str:
-        return f"NewSession(purpose={self.purpose!r}, has_result={self.auth_result is not None})"
+        return f"NewSession(purpose={self.purpose!r}, has_result={self.result is not None})"
 
 
 @dataclass(frozen=True)
 class StoredSession:
     """A session as read back from a store for the agent's display.
 
-    ``auth_result`` is the stored JWE (never decrypted by the store).
+    ``auth_result`` is the stored JWE (never decrypted by the store);
+    ``feedback`` is what was stored with it (``NewResult.feedback``).
     """
 
     purpose: str
     auth_result: str | None = field(default=None, repr=False)
+    feedback: bool = False
+
+
+@dataclass(frozen=True)
+class FailureWindow:
+    """The current window of the link failure budget, as the flow service passes it to a store.
+
+    ``ends`` (whole epoch seconds) names the window; a store keeps its count
+    of failed links until then.  ``budget`` is how many failures it allows.
+    """
+
+    ends: int
+    budget: int
 
 
 @dataclass(frozen=True)

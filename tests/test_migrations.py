@@ -57,4 +57,4 @@ def test_schema_at_head_matches_the_table_the_code_queries(empty_database):
 
 
 def test_head_revision_is_the_newest_script():
-    assert migrate.head_revision() == "0001"
+    assert migrate.head_revision() == "0002"

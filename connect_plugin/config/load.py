@@ -8,7 +8,9 @@ Besides each value's own checks, two rules span settings:
 * **secure by default on a network address**: ``agent_auth`` and
   ``link_phone_token`` may be left unset only when the plugin listens on a
   loopback address.  Elsewhere the deployer must choose, and writing
-  ``"none"`` leaves that door open on purpose (warned at every start).
+  ``"none"`` leaves that door open on purpose (warned at every start);
+* ``core_auth_user`` and ``core_auth_password`` are set together or not at all;
+* ``dtmf_length`` below 8 is warned about at every start (below 6 is refused).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
     source = str(raw.file) if raw.file is not None else "<environment>"
     open_on_purpose = frozenset(key for key in GUARDED if parsed[key] == v.OPEN)
     notices += _exposure(parsed, open_on_purpose)
+    _core_auth(parsed)
     notices += _other_notices(parsed)
     return Settings(**parsed, source=source, notices=tuple(notices), open_on_purpose=open_on_purpose)
 
@@ -85,6 +88,11 @@ def _check_keys(values: dict[str, Any], env_names: Mapping[str, str]) -> list[tu
     return notices
 
 
+def _days_to_guess(length: int, budget: int, waiting: int = 10) -> float:
+    """Expected days until a budget-limited guesser hits one of ``waiting`` live codes."""
+    return 10 ** length / (waiting * budget * 60 * 24)
+
+
 def _exposure(parsed: Mapping[str, Any], open_on_purpose: frozenset[str]) -> list[tuple[int, str]]:
     address = parsed["address"]
     notices = []
@@ -98,8 +106,27 @@ def _exposure(parsed: Mapping[str, Any], open_on_purpose: frozenset[str]) -> lis
     return notices
 
 
+def _core_auth(parsed: Mapping[str, Any]) -> None:
+    """``core_auth_user`` and ``core_auth_password``: both or neither."""
+    if (parsed["core_auth_user"] is None) != (parsed["core_auth_password"] is None):
+        missing = "core_auth_password" if parsed["core_auth_password"] is None else "core_auth_user"
+        other = "core_auth_user" if missing == "core_auth_password" else "core_auth_password"
+        raise ConfigError(missing, f"required when {other} is set (set both or neither)")
+
+
+#: Guesses per second one instance answered on a 2-core machine without a failure budget (issue 10).
+MEASURED_GUESS_RATE = 450
+
+
 def _other_notices(parsed: Mapping[str, Any]) -> list[tuple[int, str]]:
     notices = []
+    if parsed["dtmf_length"] < 8:
+        length, budget = parsed["dtmf_length"], parsed["link_failure_budget"]
+        notices.append((logging.WARNING, (
+            f"dtmf_length = {length}: a caller guessing codes tries about {MEASURED_GUESS_RATE} a second "
+            f"without a limit; link_failure_budget caps that at {budget} a minute, which still finds one of "
+            f"10 waiting sessions' codes about every {_days_to_guess(length, budget):.1f} days: "
+            "use 8 digits or more")))
     if not parsed["phonenumber"]:
         notices.append((logging.WARNING, "phonenumber is empty: client_url will be tel:,<code>"))
     if parsed["workers"] not in (None, 1):

@@ -81,6 +81,17 @@ def _identifier(value: Any, ctx: v.Context) -> str | None:
     return text or None
 
 
+#: Shortest DTMF code accepted: with fewer digits a failure budget cannot keep guessing hopeless.
+MIN_DTMF_LENGTH = 6
+
+
+def _dtmf_length(value: Any, ctx: v.Context) -> int:
+    number = v.integer(0, 32)(value, ctx)
+    if number < MIN_DTMF_LENGTH:
+        raise ctx.fail(f"must be at least {MIN_DTMF_LENGTH}: shorter codes can be guessed by calling in")
+    return number
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     """Validated settings.  Field order is the README table's order."""
@@ -98,8 +109,9 @@ class Settings:
         parse=v.phonenumber,
         doc="the Amazon Connect number callers dial (`+31...`; may be empty, as in the reference's sample); "
             "spaces are dropped from the `tel:` URL")
-    dtmf_length: int = setting(parse=v.integer(4, 32), shown_default="required (4-32)",
-                               doc="digits in a DTMF code")
+    dtmf_length: int = setting(
+        parse=_dtmf_length, shown_default="required (6-32)",
+        doc="digits in a DTMF code; below 8 a warning at start (see `link_failure_budget`)")
     result_length: int = setting(parse=v.integer(16, 256), shown_default="required (16-256)",
                                  doc="characters in a result code (the secret part of `attr_url`)")
     decryption_key: keys.PrivateKey = setting(
@@ -144,7 +156,28 @@ class Settings:
             '(at least 16 characters); `"none"` keeps the reference\'s open endpoint (warned at every start). '
             "Unset is allowed only when `address` is a loopback address")
 
+    core_auth_user: str | None = setting(
+        None, parse=v.optional_string, shown_default="none",
+        doc="with `core_auth_password`: `POST /start_communication` and `GET /clean_db` need HTTP Basic "
+            "authentication with this user name (the ecosystem's `comm_plugin.openapi.yml`); set both or neither")
+    core_auth_password: v.Secret | None = setting(
+        None, parse=v.secret(1), secret=True, shown_default="none",
+        doc="the password of `core_auth_user`")
+    link_failure_budget: int = setting(
+        60, parse=v.integer(1, 100000),
+        doc="failed `/link_phone` attempts allowed per minute (all instances on one PostgreSQL database "
+            "together; per database file on SQLite); once spent, every link attempt, right code or not, "
+            "gets `429` until the minute is over")
+
     # -- sessions and tokens ----------------------------------------------------------------------
+    code_secret: v.Secret | None = setting(
+        None, parse=v.secret_or_file(32), secret=True,
+        shown_default="SQLite: a file beside the database; else derived from `decryption_privkey`",
+        doc='at least 32 characters, or `{file = "<path>"}`: the key under which DTMF codes are stored '
+            "(HMAC-SHA256), so that a copy of the database reveals no live code. Every instance on one "
+            "database needs the same. Unset: on an SQLite file, `<database>.code-secret` beside it (mode 0600, "
+            "made on first start); elsewhere derived from the decryption key with HKDF-SHA256, so rotating "
+            "that key makes the codes of live sessions unusable")
     session_ttl: int = setting(
         3600, parse=v.integer(1, 7 * 24 * 3600),
         doc="seconds without activity (create, result, link) after which a session is deleted")
@@ -154,6 +187,15 @@ class Settings:
     token_leeway: int = setting(
         60, parse=v.integer(0, 600),
         doc="seconds of clock skew allowed when checking a token's `exp`/`iat` on receipt")
+    max_token_lifetime: int = setting(
+        3600, parse=v.integer(1, 7 * 24 * 3600),
+        doc="seconds a token may be valid for: its `exp` at most this far after its `iat` and after its receipt")
+    expected_issuer: str | None = setting(
+        None, parse=v.optional_string, shown_default="none",
+        doc="when set, a token's `iss` must equal it")
+    expected_audience: str | None = setting(
+        None, parse=v.optional_string, shown_default="none",
+        doc="when set, a token's `aud` (a string or a list) must name it")
     max_body_size: int = setting(65536, parse=v.integer(1024, 16 * 1024 * 1024),
                                  doc="bytes; larger request bodies get `413`")
     code_attempts: int = setting(

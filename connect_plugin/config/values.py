@@ -158,6 +158,32 @@ def secret(min_length: int, *, allow_open: bool = False) -> Parser:
     return parse
 
 
+def secret_or_file(min_length: int) -> Parser:
+    """A secret given as a string, or as ``{file = "<path>"}`` (the file's text, surrounding blanks dropped)."""
+
+    def parse(value: Any, ctx: Context) -> Secret | None:
+        if value in (None, ""):
+            return None
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - {"file"})
+            if unknown or not isinstance(value.get("file"), str) or not value["file"]:
+                raise ctx.fail('must be a string, or a table {file = "<path>"}')
+            path = resolve(value["file"], ctx.base_dir)
+            try:
+                text = path.read_text().strip()
+            except OSError as exc:
+                raise ctx.fail(f"cannot read {path}: {exc.strerror}", f"{ctx.key}.file") from None
+            if len(text) < min_length:
+                raise ctx.fail(f"{path} must hold at least {min_length} characters", f"{ctx.key}.file")
+            return Secret(text)
+        text = string(value, ctx)
+        if len(text) < min_length:
+            raise ctx.fail(f"must be at least {min_length} characters")
+        return Secret(text)
+
+    return parse
+
+
 def locale(value: Any, ctx: Context) -> str:
     """A language tag such as ``nl`` or ``en-GB`` (lower-cased)."""
     if not isinstance(value, str) or not re.match(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$", value):

@@ -1,29 +1,36 @@
 """The built-in session store: SQLAlchemy (asyncio) on SQLite or PostgreSQL.
 
-The same statements run on both.  Each guarantee of the store contract
-(``hookspecs.SessionStore``) rests on one statement that the database makes
-atomic: unique constraints for codes and contact ids, and conditional
-``UPDATE``s for "one result per session" and "one contact per code".
+Each guarantee of the store contract (``hookspecs.SessionStore``) rests on
+what the database makes atomic: unique constraints for codes, contact ids and
+used tokens, and conditional ``UPDATE ... RETURNING`` for "one result per
+session" and "one contact per code".  The statements are built once
+(``statements.py``) and run with parameters.
 
+On PostgreSQL a single statement runs in autocommit (one round trip); storing
+a result and its used token is one statement too (a data-modifying ``WITH``).
 On SQLite all writes go through a single connection (queued in the event
-loop, not fighting over the file lock); reads use a small pool beside it,
-which WAL mode lets run while a write is in progress.
+loop, not fighting over the file lock) and a pair of writes is one
+transaction; reads use a small pool beside it, which WAL mode lets run while
+a write is in progress.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
-from sqlalchemy import delete, exc, insert, or_, select, text, update
+from sqlalchemy import exc, text
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql import Executable
 
-from ..errors import CodeTaken, ConfigError, NotFound, StoreUnavailable
+from ..errors import CodeTaken, ConfigError, NotFound, StoreUnavailable, TokenReused
 from ..migrate import current_revision, head_revision
-from ..model import NewSession, StoredSession
+from ..model import FailureWindow, NewResult, NewSession, StoredSession
+from . import statements as q
 from .engine import DATABASE_FAILURES, describe_failure, is_sqlite, make_engine, require_driver
-from .schema import session_table as t
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +53,8 @@ class SqlStore:
         self._pool_size = pool_size
         self._writer: AsyncEngine | None = None
         self._reader: AsyncEngine | None = None
+        self._transactional: AsyncEngine | None = None  # PostgreSQL: the engine without autocommit
+        self._engines: list[AsyncEngine] = []
 
     def __repr__(self) -> str:
         return f"SqlStore({'sqlite' if self.sqlite else 'postgresql'})"
@@ -57,8 +66,14 @@ class SqlStore:
         if self.sqlite:
             self._writer = make_engine(self.url, pool_size=1, timeout=self.timeout)
             self._reader = make_engine(self.url, pool_size=self._pool_size, timeout=self.timeout)
+            self._engines = [self._writer, self._reader]
         else:
-            self._writer = self._reader = make_engine(self.url, pool_size=self._pool_size, timeout=self.timeout)
+            engine = make_engine(self.url, pool_size=self._pool_size, timeout=self.timeout)
+            # One statement, one round trip: no BEGIN/COMMIT around it.  Pairs of
+            # writes are single statements too (see store_result), or explicit transactions.
+            self._writer = self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
+            self._transactional = engine
+            self._engines = [engine]
         try:
             await self.check_schema()
         except StoreUnavailable:
@@ -67,7 +82,7 @@ class SqlStore:
 
     async def check_schema(self) -> None:
         """Raise ``SchemaNotAtHead`` unless the database is at the shipped head revision."""
-        async with self._connect(self._reader_engine) as conn:
+        async with self._connect(self._engine(self._reader)) as conn:
             found = await current_revision(conn)
         wanted = head_revision()
         if found != wanted:
@@ -78,85 +93,128 @@ class SqlStore:
 
     async def close(self) -> None:
         """Dispose of the engines."""
-        for engine in {self._writer, self._reader}:
-            if engine is not None:
-                await engine.dispose()
+        for engine in self._engines:
+            await engine.dispose()
 
     async def ping(self) -> None:
         """Run ``SELECT 1``; raise ``StoreUnavailable`` if that fails."""
-        async with self._connect(self._reader_engine) as conn:
-            await conn.execute(text("SELECT 1"))
+        await self._read(text("SELECT 1"), {})
 
     # -- the contract ------------------------------------------------------------------
 
     async def create(self, session: NewSession, now: float) -> None:
-        """Insert a session; a unique-constraint clash is ``CodeTaken``."""
-        stmt = insert(t).values(
-            dtmf=session.dtmf, result_key=session.result_key, purpose=session.purpose,
-            auth_result=session.auth_result, created_at=now, last_activity=now,
-        )
-        try:
-            async with self._transaction() as conn:
-                await conn.execute(stmt)
-        except exc.IntegrityError:
-            raise CodeTaken() from None
-
-    async def store_result(self, result_key: str, auth_result: str, now: float) -> str | None:
-        """Set the result where none is set yet; ``NotFound`` otherwise."""
-        stmt = (
-            update(t)
-            .where(t.c.result_key == result_key, t.c.auth_result.is_(None))
-            .values(auth_result=auth_result, last_activity=now)
-            .returning(t.c.contact_id)
-        )
+        """Insert a session; a clash of codes is ``CodeTaken``, a used token ``TokenReused``."""
+        values = q.session_values(session, now)
+        if session.result is None:
+            try:
+                await self._write(q.INSERT_SESSION, values)
+            except exc.IntegrityError:
+                raise CodeTaken() from None
+            return
         async with self._transaction() as conn:
-            row = (await conn.execute(stmt)).first()
+            await self._use_token(conn, session.result)
+            try:
+                await conn.execute(q.INSERT_SESSION, values)
+            except exc.IntegrityError:
+                raise CodeTaken() from None
+
+    async def awaits_result(self, result_key: str) -> bool:
+        """Whether a session with this result key exists and has no result yet (one indexed read)."""
+        return await self._read(q.AWAITS_RESULT, {"result_key": result_key}) is not None
+
+    async def store_result(self, result_key: str, result: NewResult, now: float) -> str | None:
+        """Set the result where none is set yet, and spend its token, in one atomic step."""
+        params = {"result_key": result_key, "jwe": result.jwe, "feedback": result.feedback, "now": now,
+                  "replay_key": result.replay_key, "replay_expires": result.replay_expires}
+        if not self.sqlite:
+            try:
+                row = await self._write(q.STORE_RESULT_SPENDING_TOKEN, params)
+            except exc.IntegrityError:
+                raise TokenReused() from None
+        else:
+            async with self._transaction() as conn:
+                row = (await conn.execute(q.STORE_RESULT, params)).first()
+                if row is None:
+                    raise NotFound()
+                await self._use_token(conn, result)
         if row is None:
             raise NotFound()
         return row.contact_id
 
-    async def link(self, dtmf: str, contact_id: str, now: float) -> None:
-        """Link the code to the contact unless it is linked to another one."""
-        stmt = (
-            update(t)
-            .where(t.c.dtmf == dtmf, or_(t.c.contact_id.is_(None), t.c.contact_id == contact_id))
-            .values(contact_id=contact_id, last_activity=now)
-        )
+    async def link(self, code_key: str, contact_id: str, now: float, window: FailureWindow) -> str | None:
+        """Link the code to the contact unless linked to another one, or the window's budget is spent."""
+        params = {"code_key": code_key, "contact_id": contact_id, "now": now,
+                  "window_end": window.ends, "budget": window.budget}
         try:
-            async with self._transaction() as conn:
-                result = await conn.execute(stmt)
+            row = await self._write(q.LINK, params)
         except exc.IntegrityError:
-            # This contact id already belongs to another session.
-            raise NotFound() from None
-        if result.rowcount != 1:
+            raise NotFound() from None  # this contact id already belongs to another session
+        if row is None:
             raise NotFound()
+        return row.feedback_result
+
+    async def count_link_failure(self, window_end: int) -> int:
+        """Count one failed link in the window ending at ``window_end``; the window's count so far."""
+        row = await self._write(q.count_link_failure(self.sqlite), {"window_end": window_end})
+        assert row is not None  # an upsert always returns its row
+        return int(row.failures)
 
     async def find_by_contact(self, contact_id: str) -> StoredSession | None:
-        """The purpose and stored JWE of the session linked to ``contact_id``."""
-        stmt = select(t.c.purpose, t.c.auth_result).where(t.c.contact_id == contact_id)
-        async with self._connect(self._reader_engine) as conn:
-            row = (await conn.execute(stmt)).first()
-        return None if row is None else StoredSession(purpose=row.purpose, auth_result=row.auth_result)
+        """The purpose, stored JWE and feedback flag of the session linked to ``contact_id``."""
+        row = await self._read(q.FIND_BY_CONTACT, {"contact_id": contact_id})
+        if row is None:
+            return None
+        return StoredSession(purpose=row.purpose, auth_result=row.auth_result, feedback=bool(row.feedback))
 
-    async def delete_idle(self, before: float) -> int:
-        """Delete every session idle since before ``before``."""
-        async with self._transaction() as conn:
-            result = await conn.execute(delete(t).where(t.c.last_activity < before))
-        return result.rowcount
+    async def delete_idle(self, before: float, limit: int) -> int:
+        """Delete at most ``limit`` sessions idle since before ``before``; how many."""
+        return await self._delete(q.DELETE_IDLE, {"before": before, "limit": limit})
+
+    async def delete_expired(self, now: float, limit: int) -> int:
+        """Delete at most ``limit`` used tokens past their expiry, and failure windows that ended."""
+        windows = await self._delete(q.DELETE_ENDED_WINDOWS, {"now": now, "limit": limit})
+        return windows + await self._delete(q.DELETE_EXPIRED_TOKENS, {"now": now, "limit": max(limit - windows, 0)})
 
     # -- plumbing ------------------------------------------------------------------------
 
-    @property
-    def _reader_engine(self) -> AsyncEngine:
-        if self._reader is None:
+    async def _use_token(self, conn: AsyncConnection, result: NewResult) -> None:
+        try:
+            await conn.execute(q.INSERT_USED_TOKEN, {"replay_key": result.replay_key,
+                                                     "replay_expires": result.replay_expires})
+        except exc.IntegrityError:
+            raise TokenReused() from None
+
+    async def _read(self, stmt: Executable, params: Mapping[str, Any]) -> Row[Any] | None:
+        async with self._connect(self._engine(self._reader)) as conn:
+            return (await conn.execute(stmt, params)).first()
+
+    async def _write(self, stmt: Executable, params: Mapping[str, Any]) -> Row[Any] | None:
+        """Run one statement atomically; its first row, if it returns any."""
+        if self.sqlite:
+            async with self._transaction() as conn:
+                return (await conn.execute(stmt, params)).first()
+        async with self._connect(self._engine(self._writer)) as conn:
+            return (await conn.execute(stmt, params)).first()
+
+    async def _delete(self, stmt: Executable, params: Mapping[str, Any]) -> int:
+        if params["limit"] <= 0:
+            return 0
+        if self.sqlite:
+            async with self._transaction() as conn:
+                return (await conn.execute(stmt, params)).rowcount
+        async with self._connect(self._engine(self._writer)) as conn:
+            return (await conn.execute(stmt, params)).rowcount
+
+    @staticmethod
+    def _engine(engine: AsyncEngine | None) -> AsyncEngine:
+        if engine is None:
             raise RuntimeError("store not opened")
-        return self._reader
+        return engine
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncConnection]:
-        if self._writer is None:
-            raise RuntimeError("store not opened")
-        async with self._connect(self._writer) as conn, conn.begin():
+        engine = self._writer if self.sqlite else self._transactional
+        async with self._connect(self._engine(engine)) as conn, conn.begin():
             yield conn
 
     @asynccontextmanager
@@ -165,7 +223,7 @@ class SqlStore:
         try:
             async with engine.connect() as conn:
                 yield conn
-        except (exc.IntegrityError, NotFound):
+        except exc.IntegrityError:
             raise
         except DATABASE_FAILURES as error:
             log.warning("session store error: %s", type(error).__name__)
