@@ -77,7 +77,7 @@ PART_PROTOCOLS: dict[str, type] = {
 
 
 def check_part(name: str, part: object, protocol: type, pm: pluggy.PluginManager) -> None:
-    """Refuse, in one line naming the plugin, a part lacking a method of its Protocol (or not async where it must be)."""
+    """Refuse, in one line naming the plugin, a part lacking a method of its Protocol (or not async as it must be)."""
     problems = []
     for member in _protocol_methods(protocol):
         wanted = getattr(protocol, member)
