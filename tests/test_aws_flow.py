@@ -23,10 +23,9 @@ from typing import Any
 
 import pytest
 
+from tests.aws_support import AWS, SAMPLE_EVENT, load_aws_module
 from tests.support import ROOT, Api, KeySet, PluginProcess, dtmf_of, write_config
-from tests.test_aws_lambda import SAMPLE_EVENT, load_aws_module
 
-AWS = ROOT / "aws"
 FLOW_PATH = AWS / "contact-flow.json"
 FLOW: dict[str, Any] = json.loads(FLOW_PATH.read_text(encoding="utf-8"))
 ACTIONS: dict[str, dict[str, Any]] = {a["Identifier"]: a for a in FLOW["Actions"]}
