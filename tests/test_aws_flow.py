@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.aws_support import AWS, SAMPLE_EVENT, load_aws_module
+from tests.aws_support import AWS, SAMPLE_EVENT, StandIn, load_aws_module
 from tests.support import ROOT, Api, KeySet, PluginProcess, dtmf_of, write_config
 
 FLOW_PATH = AWS / "contact-flow.json"
@@ -463,6 +463,89 @@ async def test_call_through_the_flow_links_the_session_with_the_real_lambda_and_
     assert info.status == 200
     assert info.json == {"purpose": "request_permit",
                          "auth_result": {"status": "succes", "attributes": {"email": "jane@example.com"}}}
+
+
+def reference_flow() -> dict[str, Any]:
+    """The shape of a flow built for the reference's Node Lambda, which threw on every answer but 2xx.
+
+    Keep the code, invoke the function, and read *Success* as linked and *Error*
+    as not linked; either way the call is queued.  No such file was published
+    with the reference: this is the contract its Lambda implies.
+    """
+    def step(identifier: str, kind: str, parameters: dict[str, Any], nxt: str, error: str | None = None,
+             error_type: str = "NoMatchingError") -> dict[str, Any]:
+        errors = [{"NextAction": error or nxt, "ErrorType": error_type}]
+        return {"Identifier": identifier, "Type": kind, "Parameters": parameters,
+                "Transitions": {"NextAction": nxt, "Errors": errors, "Conditions": []}}
+
+    return {"Version": "2019-10-30", "StartAction": "ask", "Actions": [
+        step("ask", "GetParticipantInput", {**ACTIONS["ask-code-1"]["Parameters"]}, "save"),
+        step("save", "UpdateContactAttributes", {"Attributes": {"dtmf": "$.StoredCustomerInput"}}, "link"),
+        step("link", "InvokeLambdaFunction", {"LambdaFunctionARN": render_flow.LAMBDA_PLACEHOLDER,
+                                              "InvocationTimeLimitSeconds": "8",
+                                              "ResponseValidation": {"ResponseType": "JSON"}},
+             "say-linked", error="say-not-linked"),
+        step("say-linked", "MessageParticipant", {"Text": "Verified."}, "set-queue"),
+        step("say-not-linked", "MessageParticipant", {"Text": "Not verified."}, "set-queue"),
+        step("set-queue", "UpdateContactTargetQueue", {"QueueId": render_flow.QUEUE_PLACEHOLDER}, "transfer",
+             error="hang-up"),
+        step("transfer", "TransferContactToQueue", {}, "hang-up"),
+        {"Identifier": "hang-up", "Type": "DisconnectParticipant", "Parameters": {}, "Transitions": {}},
+    ]}
+
+
+@pytest.mark.gen_test
+async def test_flow_built_for_the_reference_takes_its_error_branch_for_a_wrong_code_with_unknown_code_error(
+        plugin_process, monkeypatch):
+    code = dtmf_of(await Api(plugin_process.base_url).start("request_permit"))
+    wrong = f"{(int(code) + 1) % 10 ** len(code):0{len(code)}d}"
+    monkeypatch.setenv("CALL_URL", plugin_process.base_url + "/link_phone")
+    monkeypatch.setenv("CALL_TOKEN", "flow-test-token-0123456789")
+
+    # Without the setting such a flow reads a wrong code as verified: the flat map is a success.
+    monkeypatch.delenv("UNKNOWN_CODE", raising=False)
+    assert "say-linked" in walk(reference_flow(), Call([wrong]), assign_id.handler).path
+
+    monkeypatch.setenv("UNKNOWN_CODE", "error")
+    mistyped = walk(reference_flow(), Call([wrong]), assign_id.handler)
+    right = walk(reference_flow(), Call([code]), assign_id.handler)
+
+    assert mistyped.outcome == right.outcome == "queued"
+    assert "say-not-linked" in mistyped.path
+    assert "say-linked" not in mistyped.path
+    assert "say-linked" in right.path
+    assert (await Api(plugin_process.base_url).info(right.contact_id)).status == 200
+
+
+@pytest.fixture
+def refusing_plugin() -> Iterator[StandIn]:
+    """A stand-in plugin whose link failure budget is spent: every link attempt answers 429."""
+    server = StandIn(status=429, headers={"Retry-After": "42"}, body={"error": "TooManyRequests"})
+    yield server
+    server.close()
+
+
+def test_429_through_our_flow_reaches_an_agent_with_one_request_per_try(refusing_plugin, monkeypatch):
+    monkeypatch.setenv("CALL_URL", refusing_plugin.url)
+    monkeypatch.delenv("UNKNOWN_CODE", raising=False)
+
+    call = walk(FLOW, Call([GOOD] * MAX_TRIES), assign_id.handler)
+
+    assert call.outcome == "queued"
+    assert "say-not-linked" in call.path
+    assert "say-not-checked" not in call.path  # not the Error branch: Amazon Connect does not retry
+    assert len(refusing_plugin.requests) == MAX_TRIES == call.prompts
+
+
+def test_429_through_a_reference_flow_with_unknown_code_error_reaches_an_agent(refusing_plugin, monkeypatch):
+    monkeypatch.setenv("CALL_URL", refusing_plugin.url)
+    monkeypatch.setenv("UNKNOWN_CODE", "error")
+
+    call = walk(reference_flow(), Call([GOOD]), assign_id.handler)
+
+    assert call.outcome == "queued"
+    assert "say-not-linked" in call.path
+    assert len(refusing_plugin.requests) == 1
 
 
 # --------------------------------------------------------------------------- rendering for a real instance
