@@ -46,6 +46,7 @@ ERROR_TYPES = {
     "UpdateContactTargetQueue": {"NoMatchingError"},
     "TransferContactToQueue": {"QueueAtCapacity", "NoMatchingError"},
     "DisconnectParticipant": set(),
+    "UpdateFlowLoggingBehavior": set(),  # "Set logging behavior": no errors, no conditions
 }
 TERMINAL = {"DisconnectParticipant"}
 #: Characters the flow language does not allow in an Identifier.
@@ -139,6 +140,27 @@ def test_metadata_positions_name_existing_actions():
         assert identifier in ACTIONS
 
 
+def test_flow_logs_are_switched_on_by_one_set_logging_behavior_block_before_anything_else():
+    [logging] = of_type(FLOW, "UpdateFlowLoggingBehavior")
+    assert logging["Parameters"] == {"FlowLoggingBehavior": "Enabled"}  # a static value: dynamic ones are refused
+    assert logging["Transitions"] == {"NextAction": "ask-code-1"}  # the documented block has no errors, no conditions
+    assert FLOW["StartAction"] == logging["Identifier"]
+
+
+def test_no_lambda_invocation_is_reachable_without_passing_the_logging_block():
+    # Cut the logging block out: no Lambda block may be reachable from the start any more.
+    [logging] = of_type(FLOW, "UpdateFlowLoggingBehavior")
+    seen, todo = {logging["Identifier"]}, [FLOW["StartAction"]]
+    reached = set()
+    while todo:
+        current = todo.pop()
+        if current not in seen:
+            seen.add(current)
+            reached.add(ACTIONS[current]["Type"])
+            todo += targets(ACTIONS[current])
+    assert "InvokeLambdaFunction" not in reached
+
+
 # --------------------------------------------------------------------------- agreement with the Lambda and the plugin
 
 
@@ -222,6 +244,8 @@ class Call:
     path: list[str] = field(default_factory=list)
     queue: str | None = None
     outcome: str | None = None  # "queued" or "disconnected"
+    logging: bool = False  # flow logs on (a "Set logging behavior" block said Enabled)
+    logged_invocations: list[bool] = field(default_factory=list)  # logging, at each Lambda invocation
 
 
 def resolve(call: Call, value: str) -> str | None:
@@ -257,7 +281,9 @@ def walk(flow: dict[str, Any], call: Call, function: Callable[[dict[str, Any], A
         action = actions[current]
         kind, params, tr = action["Type"], action["Parameters"], action["Transitions"]
         nxt: str | None = tr.get("NextAction")
-        if kind == "MessageParticipant":
+        if kind == "UpdateFlowLoggingBehavior":
+            call.logging = params["FlowLoggingBehavior"] == "Enabled"
+        elif kind == "MessageParticipant":
             call.heard.append(params["Text"])
         elif kind == "GetParticipantInput":
             call.heard.append(params["Text"])
@@ -278,6 +304,7 @@ def walk(flow: dict[str, Any], call: Call, function: Callable[[dict[str, Any], A
             parameters = {k: resolve(call, v) or "" for k, v in params.get("LambdaInvocationAttributes", {}).items()}
             event = lambda_event(call, parameters)
             call.invocations.append(event)
+            call.logged_invocations.append(call.logging)
             try:
                 result = function(event, None)
                 flat = isinstance(result, dict) and all(isinstance(v, str) for v in result.values())
@@ -336,6 +363,14 @@ def test_caller_with_a_known_code_is_linked_at_once_and_queued():
     assert call.attributes == {"dtmf": GOOD}
     assert call.invocations[0]["Details"]["Parameters"] == {"dtmf": GOOD}
     assert "say-linked" in call.path
+
+
+@pytest.mark.parametrize("typed", [[GOOD], [BAD, GOOD], [BAD] * 3, [BAD]])
+def test_every_lambda_invocation_happens_with_flow_logs_on(typed):
+    call = walk(FLOW, Call(typed), StandInLambda({GOOD}))
+
+    assert call.logged_invocations
+    assert all(call.logged_invocations)
 
 
 @pytest.mark.parametrize("wrong_tries", [1, 2])
@@ -570,7 +605,7 @@ def test_render_puts_in_the_real_arns_and_code_length():
     assert of_type(rendered, "UpdateContactTargetQueue")[0]["Parameters"]["QueueId"] == QUEUE_ARN
     assert {a["Parameters"]["InputValidation"]["CustomValidation"]["MaximumLength"]
             for a in of_type(rendered, "GetParticipantInput")} == {"8"}
-    assert FLOW["Actions"][0]["Parameters"]["InputValidation"]["CustomValidation"]["MaximumLength"] \
+    assert ACTIONS["ask-code-1"]["Parameters"]["InputValidation"]["CustomValidation"]["MaximumLength"] \
         == str(SAMPLE_DTMF_LENGTH)  # the stored flow is left alone
     call = walk(rendered, Call(["12345678"]), StandInLambda({"12345678"}))
     assert call.outcome == "queued"
