@@ -314,7 +314,7 @@ def container_env(keys: tuple[Path, Path], port: int) -> dict[str, str]:
         "CONNECT_PLUGIN_ADDRESS": "127.0.0.1",
         "CONNECT_PLUGIN_PORT": str(port),
         "CONNECT_PLUGIN_INTERNAL_URL": f"http://127.0.0.1:{port}",
-        "CONNECT_PLUGIN_PHONENUMBER": '"+31850000000"',  # quoted: a bare +3185... reads as a TOML number
+        "CONNECT_PLUGIN_PHONENUMBER": "+31850000000",  # a string setting keeps its text (no TOML number)
         "CONNECT_PLUGIN_DTMF_LENGTH": "10",
         "CONNECT_PLUGIN_RESULT_LENGTH": "40",
         "CONNECT_PLUGIN_DECRYPTION_PRIVKEY": f'{{type = "RSA", key_file = "{keys[0]}"}}',
