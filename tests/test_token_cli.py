@@ -17,7 +17,7 @@ import pytest
 from connect_plugin import token_cli, tokens
 from connect_plugin.keys import PrivateKey
 from connect_plugin.model import AuthResult
-from tests.token_fixtures import TokenKeys, ec_keys, rsa_keys, stranger_rsa_key  # noqa: F401
+from tests.support import KeySet
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNNER = """\
@@ -39,7 +39,7 @@ def cli(*argv: str) -> int:
 
 
 @pytest.fixture
-def key_files(tmp_path: Path, rsa_keys: TokenKeys, ec_keys: TokenKeys) -> dict[str, str]:  # noqa: F811
+def key_files(tmp_path: Path, rsa_keys: KeySet, ec_keys: KeySet) -> dict[str, str]:
     """PEM files for the RSA and EC key pairs, as a deployer has them."""
     files = {
         "rsa-encrypt": rsa_keys.encrypt.pem, "rsa-decrypt": rsa_keys.decrypt.pem,
@@ -85,7 +85,7 @@ def mint_rsa(key_files: dict[str, str], *extra: str) -> list[str]:
 
 
 def test_mint_prints_a_token_the_plugin_reads(
-    key_files: dict[str, str], rsa_keys: TokenKeys, capsys: pytest.CaptureFixture[str]  # noqa: F811
+    key_files: dict[str, str], rsa_keys: KeySet, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = mint_rsa(key_files, "--encrypt-type", "RSA", "--sign-type", "RSA",
                     "--attr", "email=jane@example.com", "--attr", "fullname=Jane = Doe")
@@ -96,7 +96,7 @@ def test_mint_prints_a_token_the_plugin_reads(
 
 
 def test_mint_reads_the_key_types_from_the_pem(
-    key_files: dict[str, str], ec_keys: TokenKeys, capsys: pytest.CaptureFixture[str]  # noqa: F811
+    key_files: dict[str, str], ec_keys: KeySet, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert cli("--encrypt-key", key_files["ec-encrypt"], "--sign-key", key_files["ec-sign"], "--attr", "age=42") == 0
     token = capsys.readouterr().out.strip()
@@ -104,7 +104,7 @@ def test_mint_reads_the_key_types_from_the_pem(
 
 
 def test_mint_failed_status_session_url_and_lifetime(
-    key_files: dict[str, str], rsa_keys: TokenKeys, capsys: pytest.CaptureFixture[str]  # noqa: F811
+    key_files: dict[str, str], rsa_keys: KeySet, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = mint_rsa(key_files, "--status", "failed", "--session-url", "http://auth.internal/s/1", "--lifetime", "60")
     assert cli(*args) == 0
@@ -159,7 +159,7 @@ def test_decode_options_are_refused_when_minting(key_files: dict[str, str], caps
 
 
 def test_decode_prints_the_claims(
-    config: str, rsa_keys: TokenKeys, capsys: pytest.CaptureFixture[str]  # noqa: F811
+    config: str, rsa_keys: KeySet, capsys: pytest.CaptureFixture[str]
 ) -> None:
     result = AuthResult("succes", {"email": "jane@example.com"})
     token = tokens.make_auth_result(result, rsa_keys.encrypt, rsa_keys.sign)
@@ -169,7 +169,7 @@ def test_decode_prints_the_claims(
     assert claims["sub"] == "id-contact-attributes"
 
 
-def test_decode_reads_the_token_from_stdin(config: str, rsa_keys: TokenKeys) -> None:  # noqa: F811
+def test_decode_reads_the_token_from_stdin(config: str, rsa_keys: KeySet) -> None:
     token = tokens.make_auth_result(AuthResult("failed"), rsa_keys.encrypt, rsa_keys.sign)
     done = subprocess.run(
         [sys.executable, "-c", RUNNER, "token", "--decode", "--config", config, "-"],
@@ -180,7 +180,7 @@ def test_decode_reads_the_token_from_stdin(config: str, rsa_keys: TokenKeys) -> 
 
 
 def test_decode_of_a_refused_token_says_why_and_exits_1(
-    config: str, rsa_keys: TokenKeys, stranger_rsa_key: PrivateKey, capsys: pytest.CaptureFixture[str]  # noqa: F811
+    config: str, rsa_keys: KeySet, stranger_rsa_key: PrivateKey, capsys: pytest.CaptureFixture[str]
 ) -> None:
     token = tokens.make_auth_result(AuthResult("failed"), rsa_keys.encrypt, stranger_rsa_key)
     assert cli("--decode", "--config", config, token) == 1
@@ -193,7 +193,7 @@ def test_decode_of_a_refused_token_says_why_and_exits_1(
 
 
 def test_decode_of_an_expired_token_needs_no_expiry(
-    config: str, rsa_keys: TokenKeys, capsys: pytest.CaptureFixture[str]  # noqa: F811
+    config: str, rsa_keys: KeySet, capsys: pytest.CaptureFixture[str]
 ) -> None:
     token = tokens.make_auth_result(AuthResult("failed"), rsa_keys.encrypt, rsa_keys.sign, now=time.time() - 3600)
     assert cli("--decode", "--config", config, token) == 1
@@ -251,7 +251,7 @@ def server() -> Iterator[ThreadingHTTPServer]:
 
 
 def test_post_sends_the_token_as_application_jwt(
-    key_files: dict[str, str], rsa_keys: TokenKeys, server: ThreadingHTTPServer,  # noqa: F811
+    key_files: dict[str, str], rsa_keys: KeySet, server: ThreadingHTTPServer,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     url = f"http://127.0.0.1:{server.server_port}/session_result/SecretResultCode123"
@@ -288,7 +288,7 @@ def test_post_needs_an_http_url(key_files: dict[str, str], capsys: pytest.Captur
 
 
 def test_the_connect_plugin_command_has_the_token_subcommand(
-    key_files: dict[str, str], rsa_keys: TokenKeys, capsys: pytest.CaptureFixture[str]  # noqa: F811
+    key_files: dict[str, str], rsa_keys: KeySet, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from connect_plugin import cli as main_cli
 

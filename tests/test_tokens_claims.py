@@ -15,14 +15,12 @@ from hypothesis import strategies as st
 from connect_plugin import jwe, tokens
 from connect_plugin.errors import InvalidToken
 from connect_plugin.model import STATUS_FAILED, STATUS_SUCCESS, AuthResult
-from tests.token_fixtures import (  # noqa: F401
+from tests.support import KeySet
+from tests.token_support import (
     NOW,
-    TokenKeys,
     assert_clean_refusal,
     claims,
-    ec_keys,
     jws_for,
-    rsa_keys,
     seal,
     token_for,
     with_header,
@@ -37,12 +35,12 @@ JSON = st.recursive(
 CLAIM_NAMES = st.sampled_from(["status", "attributes", "session_url", "sub", "exp", "iat", "nbf", "other"])
 
 
-def read(token: str | bytes, keys: TokenKeys, **options: object) -> AuthResult:
+def read(token: str | bytes, keys: KeySet, **options: object) -> AuthResult:
     options.setdefault("now", NOW)
     return tokens.read_auth_result(token, keys.decrypt, keys.verify, **options)
 
 
-def outcome(token: str | bytes, keys: TokenKeys) -> AuthResult | InvalidToken:
+def outcome(token: str | bytes, keys: KeySet) -> AuthResult | InvalidToken:
     """What reading ``token`` at NOW gives: the result, or the refusal."""
     try:
         return read(token, keys)
@@ -57,54 +55,54 @@ def header_of(compact: str) -> dict:
 # --------------------------------------------------------------------------- what is read
 
 
-def test_success_with_attributes_is_read(rsa_keys: TokenKeys) -> None:  # noqa: F811
+def test_success_with_attributes_is_read(rsa_keys: KeySet) -> None:
     assert read(token_for(rsa_keys), rsa_keys) == AuthResult(STATUS_SUCCESS, {"email": "jane@example.com"}, None)
 
 
-def test_failed_result_has_no_attributes(ec_keys: TokenKeys) -> None:  # noqa: F811
+def test_failed_result_has_no_attributes(ec_keys: KeySet) -> None:
     assert read(token_for(ec_keys, claims(status="failed", attributes=None)), ec_keys) == AuthResult(STATUS_FAILED)
 
 
-def test_session_url_is_carried(rsa_keys: TokenKeys) -> None:  # noqa: F811
+def test_session_url_is_carried(rsa_keys: KeySet) -> None:
     token = token_for(rsa_keys, claims(session_url="http://auth.internal/session/abc"))
     assert read(token, rsa_keys).session_url == "http://auth.internal/session/abc"
 
 
-def test_null_attributes_and_session_url_read_as_absent(rsa_keys: TokenKeys) -> None:  # noqa: F811
+def test_null_attributes_and_session_url_read_as_absent(rsa_keys: KeySet) -> None:
     body = {**claims(status="failed"), "attributes": None, "session_url": None}
     assert read(token_for(rsa_keys, body), rsa_keys) == AuthResult(STATUS_FAILED, None, None)
 
 
 @pytest.mark.parametrize("sub", ["id-contact-attributes", "verder-helpen-attributes", "something-else", None])
-def test_any_subject_or_none_is_accepted(rsa_keys: TokenKeys, sub: str | None) -> None:  # noqa: F811
+def test_any_subject_or_none_is_accepted(rsa_keys: KeySet, sub: str | None) -> None:
     assert read(token_for(rsa_keys, claims(sub=sub)), rsa_keys).status == STATUS_SUCCESS
 
 
-def test_unknown_claims_are_ignored(rsa_keys: TokenKeys) -> None:  # noqa: F811
+def test_unknown_claims_are_ignored(rsa_keys: KeySet) -> None:
     token = token_for(rsa_keys, claims(iss="auth-plugin", jti="42", extra={"nested": [1, 2]}))
     assert read(token, rsa_keys).attributes == {"email": "jane@example.com"}
 
 
-def test_non_ascii_attribute_values_round_trip(ec_keys: TokenKeys) -> None:  # noqa: F811
+def test_non_ascii_attribute_values_round_trip(ec_keys: KeySet) -> None:
     attributes = {"fullname": "Zoë Ñúñez 李", "empty": ""}
     assert read(token_for(ec_keys, claims(attributes=attributes)), ec_keys).attributes == attributes
 
 
-def test_bytes_and_a_trailing_newline_are_accepted(rsa_keys: TokenKeys) -> None:  # noqa: F811
+def test_bytes_and_a_trailing_newline_are_accepted(rsa_keys: KeySet) -> None:
     token = token_for(rsa_keys)
     assert read((token + "\r\n").encode(), rsa_keys).status == STATUS_SUCCESS
 
 
-def test_iat_is_optional(rsa_keys: TokenKeys) -> None:  # noqa: F811
+def test_iat_is_optional(rsa_keys: KeySet) -> None:
     assert read(token_for(rsa_keys, claims(iat=None)), rsa_keys).status == STATUS_SUCCESS
 
 
-def test_read_claims_returns_every_claim(rsa_keys: TokenKeys) -> None:  # noqa: F811
+def test_read_claims_returns_every_claim(rsa_keys: KeySet) -> None:
     body = claims(session_url="https://x.example/s", jti="7")
     assert tokens.read_claims(token_for(rsa_keys, body), rsa_keys.decrypt, rsa_keys.verify, now=NOW) == body
 
 
-def test_jwe_header_members_beyond_the_producers_are_ignored(rsa_keys: TokenKeys) -> None:  # noqa: F811
+def test_jwe_header_members_beyond_the_producers_are_ignored(rsa_keys: KeySet) -> None:
     # kid/jku are never used to pick a key, so their presence changes nothing.
     token = seal({"njwt": jws_for(rsa_keys)}, rsa_keys.encrypt, kid="k1", jku="https://evil.example/keys")
     assert read(token, rsa_keys).status == STATUS_SUCCESS
@@ -113,7 +111,7 @@ def test_jwe_header_members_beyond_the_producers_are_ignored(rsa_keys: TokenKeys
 # --------------------------------------------------------------------------- time
 
 
-def test_token_is_good_until_exp_plus_leeway(rsa_keys: TokenKeys) -> None:  # noqa: F811
+def test_token_is_good_until_exp_plus_leeway(rsa_keys: KeySet) -> None:
     token = token_for(rsa_keys)
     assert read(token, rsa_keys, now=NOW + 300 + 59, leeway=60).status == STATUS_SUCCESS
     with pytest.raises(InvalidToken) as caught:
@@ -121,42 +119,42 @@ def test_token_is_good_until_exp_plus_leeway(rsa_keys: TokenKeys) -> None:  # no
     assert caught.value.reason == "expired"
 
 
-def test_leeway_is_configurable(rsa_keys: TokenKeys) -> None:  # noqa: F811
+def test_leeway_is_configurable(rsa_keys: KeySet) -> None:
     token = token_for(rsa_keys)
     assert read(token, rsa_keys, now=NOW + 300 + 100, leeway=120).status == STATUS_SUCCESS
     with pytest.raises(InvalidToken):
         read(token, rsa_keys, now=NOW + 300, leeway=0)
 
 
-def test_expired_token_reads_without_the_expiry_check(rsa_keys: TokenKeys) -> None:  # noqa: F811
+def test_expired_token_reads_without_the_expiry_check(rsa_keys: KeySet) -> None:
     # The agent display re-reads a stored result long after exp.
     result = read(token_for(rsa_keys), rsa_keys, now=NOW + 86400, check_expiry=False)
     assert result.attributes == {"email": "jane@example.com"}
 
 
-def test_without_the_expiry_check_types_are_still_checked(rsa_keys: TokenKeys) -> None:  # noqa: F811
+def test_without_the_expiry_check_types_are_still_checked(rsa_keys: KeySet) -> None:
     with pytest.raises(InvalidToken) as caught:
         read(token_for(rsa_keys, claims(exp=None)), rsa_keys, check_expiry=False)
     assert caught.value.reason == "bad_claims"
 
 
-def test_iat_slightly_ahead_within_leeway_is_accepted(rsa_keys: TokenKeys) -> None:  # noqa: F811
+def test_iat_slightly_ahead_within_leeway_is_accepted(rsa_keys: KeySet) -> None:
     token = token_for(rsa_keys, claims(iat=NOW + 60, exp=NOW + 360))
     assert read(token, rsa_keys, now=NOW, leeway=60).status == STATUS_SUCCESS
 
 
-def test_nbf_in_the_future_is_refused_and_in_the_past_accepted(rsa_keys: TokenKeys) -> None:  # noqa: F811
+def test_nbf_in_the_future_is_refused_and_in_the_past_accepted(rsa_keys: KeySet) -> None:
     assert read(token_for(rsa_keys, claims(nbf=NOW - 5)), rsa_keys).status == STATUS_SUCCESS
     with pytest.raises(InvalidToken) as caught:
         read(token_for(rsa_keys, claims(nbf=NOW + 120)), rsa_keys)
     assert caught.value.reason == "bad_claims"
 
 
-def test_fractional_times_are_numeric_dates_too(rsa_keys: TokenKeys) -> None:  # noqa: F811
+def test_fractional_times_are_numeric_dates_too(rsa_keys: KeySet) -> None:
     assert read(token_for(rsa_keys, claims(iat=NOW + 0.5, exp=NOW + 300.5)), rsa_keys).status == STATUS_SUCCESS
 
 
-def test_wall_clock_is_used_when_now_is_not_given(rsa_keys: TokenKeys) -> None:  # noqa: F811
+def test_wall_clock_is_used_when_now_is_not_given(rsa_keys: KeySet) -> None:
     token = tokens.make_auth_result(AuthResult(STATUS_FAILED), rsa_keys.encrypt, rsa_keys.sign)
     assert tokens.read_auth_result(token, rsa_keys.decrypt, rsa_keys.verify) == AuthResult(STATUS_FAILED)
 
@@ -164,7 +162,7 @@ def test_wall_clock_is_used_when_now_is_not_given(rsa_keys: TokenKeys) -> None: 
 # --------------------------------------------------------------------------- minting
 
 
-def test_minted_token_has_the_producers_headers_rsa(rsa_keys: TokenKeys) -> None:  # noqa: F811
+def test_minted_token_has_the_producers_headers_rsa(rsa_keys: KeySet) -> None:
     token = tokens.make_auth_result(AuthResult(STATUS_SUCCESS, {"a": "b"}), rsa_keys.encrypt, rsa_keys.sign, now=NOW)
     assert list(header_of(token).items()) == [
         ("typ", "JWT"), ("cty", "JWT"), ("enc", "A128CBC-HS256"), ("alg", "RSA-OAEP"),
@@ -174,7 +172,7 @@ def test_minted_token_has_the_producers_headers_rsa(rsa_keys: TokenKeys) -> None
     assert list(header_of(njwt).items()) == [("typ", "JWT"), ("alg", "RS256")]
 
 
-def test_minted_token_has_the_producers_headers_ec(ec_keys: TokenKeys) -> None:  # noqa: F811
+def test_minted_token_has_the_producers_headers_ec(ec_keys: KeySet) -> None:
     token = tokens.make_auth_result(AuthResult(STATUS_FAILED), ec_keys.encrypt, ec_keys.sign, now=NOW)
     header = header_of(token)
     assert list(header)[:4] == ["typ", "cty", "enc", "alg"]
@@ -184,7 +182,7 @@ def test_minted_token_has_the_producers_headers_ec(ec_keys: TokenKeys) -> None: 
     assert header_of(njwt) == {"typ": "JWT", "alg": "ES256"}
 
 
-def test_minted_claims_are_the_producers(rsa_keys: TokenKeys) -> None:  # noqa: F811
+def test_minted_claims_are_the_producers(rsa_keys: KeySet) -> None:
     result = AuthResult(STATUS_SUCCESS, {"email": "jane@example.com"}, "https://s.example/1")
     token = tokens.make_auth_result(result, rsa_keys.encrypt, rsa_keys.sign, now=NOW + 0.9, lifetime=120)
     assert tokens.read_claims(token, rsa_keys.decrypt, rsa_keys.verify, now=NOW) == {
@@ -197,12 +195,12 @@ def test_minted_claims_are_the_producers(rsa_keys: TokenKeys) -> None:  # noqa: 
     }
 
 
-def test_failed_result_is_minted_without_attributes(ec_keys: TokenKeys) -> None:  # noqa: F811
+def test_failed_result_is_minted_without_attributes(ec_keys: KeySet) -> None:
     token = tokens.make_auth_result(AuthResult(STATUS_FAILED), ec_keys.encrypt, ec_keys.sign, now=NOW)
     assert "attributes" not in tokens.read_claims(token, ec_keys.decrypt, ec_keys.verify, now=NOW)
 
 
-def test_two_mints_of_one_result_differ(rsa_keys: TokenKeys) -> None:  # noqa: F811
+def test_two_mints_of_one_result_differ(rsa_keys: KeySet) -> None:
     # Fresh CEK and IV every time.
     result = AuthResult(STATUS_FAILED)
     first, second = (tokens.make_auth_result(result, rsa_keys.encrypt, rsa_keys.sign, now=NOW) for _ in range(2))
@@ -215,7 +213,7 @@ def test_two_mints_of_one_result_differ(rsa_keys: TokenKeys) -> None:  # noqa: F
     [AuthResult("success"), AuthResult(STATUS_SUCCESS, {"age": 42}), AuthResult(STATUS_SUCCESS, None, 7)],  # type: ignore[dict-item,arg-type]
     ids=["status", "attribute-type", "session-url-type"],
 )
-def test_invalid_result_is_not_minted_and_not_echoed(rsa_keys: TokenKeys, result: AuthResult) -> None:  # noqa: F811
+def test_invalid_result_is_not_minted_and_not_echoed(rsa_keys: KeySet, result: AuthResult) -> None:
     with pytest.raises(ValueError, match="not a valid AuthResult") as caught:
         tokens.make_auth_result(result, rsa_keys.encrypt, rsa_keys.sign)
     assert "42" not in str(caught.value)
@@ -226,7 +224,7 @@ def test_invalid_result_is_not_minted_and_not_echoed(rsa_keys: TokenKeys, result
 
 @FUZZ
 @given(changes=st.dictionaries(CLAIM_NAMES, JSON | st.sampled_from(["succes", "failed", NOW, NOW + 300]), max_size=4))
-def test_any_signed_claims_give_a_well_formed_result_or_a_refusal(rsa_keys: TokenKeys, changes: dict) -> None:  # noqa: F811
+def test_any_signed_claims_give_a_well_formed_result_or_a_refusal(rsa_keys: KeySet, changes: dict) -> None:
     token = token_for(rsa_keys, {**claims(), **changes})
     result = outcome(token, rsa_keys)
     if isinstance(result, InvalidToken):
@@ -240,7 +238,7 @@ def test_any_signed_claims_give_a_well_formed_result_or_a_refusal(rsa_keys: Toke
 
 @FUZZ
 @given(members=st.dictionaries(st.sampled_from(["alg", "enc", "zip", "crit", "epk", "apu", "apv", "kid"]), JSON))
-def test_any_jwe_header_is_read_or_cleanly_refused(ec_keys: TokenKeys, members: dict) -> None:  # noqa: F811
+def test_any_jwe_header_is_read_or_cleanly_refused(ec_keys: KeySet, members: dict) -> None:
     token = with_header(token_for(ec_keys), **members)
     with pytest.raises(InvalidToken) as caught:  # the changed header no longer fits the tag, at best
         read(token, ec_keys)
@@ -249,7 +247,7 @@ def test_any_jwe_header_is_read_or_cleanly_refused(ec_keys: TokenKeys, members: 
 
 @FUZZ
 @given(data=st.data())
-def test_any_single_bit_flip_in_the_token_text_is_refused(rsa_keys: TokenKeys, data: st.DataObject) -> None:  # noqa: F811
+def test_any_single_bit_flip_in_the_token_text_is_refused(rsa_keys: KeySet, data: st.DataObject) -> None:
     raw = bytearray(token_for(rsa_keys).encode())
     raw[data.draw(st.integers(0, len(raw) - 1))] ^= 1 << data.draw(st.integers(0, 7))
     with pytest.raises(InvalidToken) as caught:
@@ -260,6 +258,6 @@ def test_any_single_bit_flip_in_the_token_text_is_refused(rsa_keys: TokenKeys, d
 
 @FUZZ
 @given(text=st.text(alphabet="ABCDEFabcdef0123456789-_.{}\"", max_size=400))
-def test_arbitrary_text_is_only_ever_an_invalid_token(ec_keys: TokenKeys, text: str) -> None:  # noqa: F811
+def test_arbitrary_text_is_only_ever_an_invalid_token(ec_keys: KeySet, text: str) -> None:
     with pytest.raises(InvalidToken):
         read(text, ec_keys)

@@ -17,7 +17,8 @@ from jwcrypto import jws as jc_jws
 from connect_plugin import jwe, tokens
 from connect_plugin.keys import PrivateKey, PublicKey
 from connect_plugin.model import AuthResult
-from tests.token_fixtures import TokenKeys, claims, ec_keys, flip_bit, rsa_keys  # noqa: F401
+from tests.support import KeySet
+from tests.token_support import claims, flip_bit
 
 ENC = "A128CBC-HS256"
 
@@ -27,7 +28,7 @@ def jc_key(key: PrivateKey | PublicKey) -> jc_jwk.JWK:
     return jc_jwk.JWK.from_pem(key.pem.encode())
 
 
-def jc_token(keys: TokenKeys, claim_set: dict, *, jwe_header: dict | None = None) -> str:
+def jc_token(keys: KeySet, claim_set: dict, *, jwe_header: dict | None = None) -> str:
     """An auth-result token made entirely by jwcrypto, with the producers' headers."""
     sign_alg = "RS256" if keys.sign.kind == "RSA" else "ES256"
     signer = jc_jws.JWS(json.dumps(claim_set).encode())
@@ -40,7 +41,7 @@ def jc_token(keys: TokenKeys, claim_set: dict, *, jwe_header: dict | None = None
     return encrypter.serialize(compact=True)
 
 
-def jc_read(token: str, keys: TokenKeys) -> tuple[dict, dict, dict]:
+def jc_read(token: str, keys: KeySet) -> tuple[dict, dict, dict]:
     """jwcrypto decrypts and verifies one of our tokens: (JWE header, JWS header, claims)."""
     decrypter = jc_jwe.JWE()
     decrypter.deserialize(token, key=jc_key(keys.decrypt))
@@ -52,31 +53,31 @@ def jc_read(token: str, keys: TokenKeys) -> tuple[dict, dict, dict]:
 
 
 @pytest.fixture(params=["rsa", "ec", "rsa-encrypted-ec-signed", "ec-encrypted-rsa-signed"])
-def keys(request: pytest.FixtureRequest, rsa_keys: TokenKeys, ec_keys: TokenKeys) -> TokenKeys:  # noqa: F811
+def keys(request: pytest.FixtureRequest, rsa_keys: KeySet, ec_keys: KeySet) -> KeySet:
     """Each combination of key kinds for the two layers."""
     return {
         "rsa": rsa_keys,
         "ec": ec_keys,
-        "rsa-encrypted-ec-signed": TokenKeys(rsa_keys.decrypt, ec_keys.sign),
-        "ec-encrypted-rsa-signed": TokenKeys(ec_keys.decrypt, rsa_keys.sign),
+        "rsa-encrypted-ec-signed": KeySet(rsa_keys.decrypt, ec_keys.sign),
+        "ec-encrypted-rsa-signed": KeySet(ec_keys.decrypt, rsa_keys.sign),
     }[request.param]
 
 
-def test_jwcrypto_token_is_read_by_ours(keys: TokenKeys) -> None:
+def test_jwcrypto_token_is_read_by_ours(keys: KeySet) -> None:
     claim_set = claims(session_url="https://auth.example.nl/session/42")
     token = jc_token(keys, claim_set)
     result = tokens.read_auth_result(token, keys.decrypt, keys.verify, now=claim_set["iat"] + 10)
     assert result == AuthResult("succes", {"email": "jane@example.com"}, "https://auth.example.nl/session/42")
 
 
-def test_jwcrypto_failed_result_without_attributes_is_read_by_ours(keys: TokenKeys) -> None:
+def test_jwcrypto_failed_result_without_attributes_is_read_by_ours(keys: KeySet) -> None:
     claim_set = claims(status="failed", attributes=None, sub="verder-helpen-attributes")
     token = jc_token(keys, claim_set)
     result = tokens.read_auth_result(token, keys.decrypt, keys.verify, now=claim_set["iat"])
     assert result == AuthResult("failed", None, None)
 
 
-def test_jwcrypto_ecdh_es_token_with_apu_and_apv_is_read_by_ours(ec_keys: TokenKeys) -> None:  # noqa: F811
+def test_jwcrypto_ecdh_es_token_with_apu_and_apv_is_read_by_ours(ec_keys: KeySet) -> None:
     # jwcrypto mixes apu/apv into its Concat KDF; a wrong reading of them on our side would fail the tag.
     header = {"apu": "QWxpY2U", "apv": "Qm9i"}
     token = jc_token(ec_keys, claims(), jwe_header=header)
@@ -84,7 +85,7 @@ def test_jwcrypto_ecdh_es_token_with_apu_and_apv_is_read_by_ours(ec_keys: TokenK
     assert result.attributes == {"email": "jane@example.com"}
 
 
-def test_our_token_is_read_by_jwcrypto(keys: TokenKeys) -> None:
+def test_our_token_is_read_by_jwcrypto(keys: KeySet) -> None:
     result = AuthResult("succes", {"email": "jane@example.com", "fullname": "Jane Doe"}, "https://x.example/s")
     before = int(time.time())
     token = tokens.make_auth_result(result, keys.encrypt, keys.sign)
@@ -101,7 +102,7 @@ def test_our_token_is_read_by_jwcrypto(keys: TokenKeys) -> None:
     assert claim_set["exp"] == claim_set["iat"] + 300
 
 
-def test_our_ecdh_es_token_with_apu_and_apv_is_read_by_jwcrypto(ec_keys: TokenKeys) -> None:  # noqa: F811
+def test_our_ecdh_es_token_with_apu_and_apv_is_read_by_jwcrypto(ec_keys: KeySet) -> None:
     token = jwe.encrypt(b'{"njwt":"x"}', ec_keys.encrypt, {"typ": "JWT"}, apu=b"Alice", apv=b"Bob")
     decrypter = jc_jwe.JWE()
     decrypter.deserialize(token, key=jc_key(ec_keys.decrypt))
@@ -109,7 +110,7 @@ def test_our_ecdh_es_token_with_apu_and_apv_is_read_by_jwcrypto(ec_keys: TokenKe
     assert (decrypter.jose_header["apu"], decrypter.jose_header["apv"]) == ("QWxpY2U", "Qm9i")
 
 
-def test_jwcrypto_refuses_our_token_under_a_flipped_ciphertext_bit_too(rsa_keys: TokenKeys) -> None:  # noqa: F811
+def test_jwcrypto_refuses_our_token_under_a_flipped_ciphertext_bit_too(rsa_keys: KeySet) -> None:
     # Sanity of the cross-check itself: jwcrypto is really checking our tag.
     token = flip_bit(tokens.make_auth_result(AuthResult("failed"), rsa_keys.encrypt, rsa_keys.sign), 3, 0)
     with pytest.raises(jc_jwe.InvalidJWEData):
