@@ -171,11 +171,7 @@ def _decode(args: argparse.Namespace) -> int:
     token = sys.stdin.read(tokens.MAX_TOKEN_BYTES + 1) if reads_stdin else args.token
     try:
         claims = tokens.read_claims(
-            token,
-            settings.decryption_key,
-            settings.signature_key,
-            check_expiry=not args.no_expiry,
-            leeway=settings.token_leeway,
+            token, settings.decryption_key, settings.signature_key, _policy(settings), check_expiry=not args.no_expiry
         )
     except InvalidToken as error:
         print(f"refused ({error.reason}): {error.detail}", file=sys.stderr)
@@ -184,3 +180,8 @@ def _decode(args: argparse.Namespace) -> int:
     if args.no_expiry and time.time() >= claims["exp"] + settings.token_leeway:
         print("note: this token has expired; the plugin would refuse it on receipt", file=sys.stderr)
     return 0
+
+
+def _policy(settings: Any) -> tokens.TokenPolicy:
+    """The receipt rules the plugin applies with these settings, so that decoding refuses what it refuses."""
+    return tokens.TokenPolicy(leeway=settings.token_leeway)

@@ -218,6 +218,23 @@ def test_mint_options_are_refused_when_decoding(config: str, capsys: pytest.Capt
     assert "secret" not in err
 
 
+def test_decode_refuses_what_the_plugin_refuses_on_receipt(
+    config: str, rsa_keys: KeySet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = tokens.make_auth_result(AuthResult("failed"), rsa_keys.encrypt, rsa_keys.sign, lifetime=31 * 365 * 86400)
+    assert cli("--decode", "--config", config, token) == 1
+    assert "refused (lifetime)" in capsys.readouterr().err
+
+
+def test_decode_reads_every_accepted_combination(
+    config: str, rsa_keys: KeySet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = tokens.make_auth_result(AuthResult("failed"), rsa_keys.encrypt, rsa_keys.sign, alg="RSA-OAEP-256",
+                                    enc="A256GCM")
+    assert cli("--decode", "--config", config, token) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "failed"
+
+
 # --------------------------------------------------------------------------- posting
 
 

@@ -17,9 +17,12 @@ from connect_plugin.errors import InvalidToken
 from connect_plugin.model import STATUS_FAILED, STATUS_SUCCESS, AuthResult
 from tests.support import KeySet
 from tests.token_support import (
+    COMBINATIONS,
     NOW,
     assert_clean_refusal,
     claims,
+    combination_id,
+    header_of,
     jws_for,
     seal,
     token_for,
@@ -32,12 +35,15 @@ JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=8,
 )
-CLAIM_NAMES = st.sampled_from(["status", "attributes", "session_url", "sub", "exp", "iat", "nbf", "other"])
+CLAIM_NAMES = st.sampled_from(
+    ["status", "attributes", "session_url", "sub", "exp", "iat", "nbf", "iss", "aud", "other"]
+)
+CLAIM_REFUSALS = {"bad_claims", "expired", "not_yet_valid", "lifetime"}
 
 
-def read(token: str | bytes, keys: KeySet, **options: object) -> AuthResult:
-    options.setdefault("now", NOW)
-    return tokens.read_auth_result(token, keys.decrypt, keys.verify, **options)
+def read(token: str | bytes, keys: KeySet, *, leeway: float = 60, now: float = NOW, **options: object) -> AuthResult:
+    policy = tokens.TokenPolicy(leeway=leeway)
+    return tokens.read_auth_result(token, keys.decrypt, keys.verify, policy, now=now, **options)
 
 
 def outcome(token: str | bytes, keys: KeySet) -> AuthResult | InvalidToken:
@@ -46,10 +52,6 @@ def outcome(token: str | bytes, keys: KeySet) -> AuthResult | InvalidToken:
         return read(token, keys)
     except InvalidToken as error:
         return error
-
-
-def header_of(compact: str) -> dict:
-    return json.loads(jwe.b64url_decode(compact.split(".")[0], "header"))
 
 
 # --------------------------------------------------------------------------- what is read
@@ -147,7 +149,7 @@ def test_nbf_in_the_future_is_refused_and_in_the_past_accepted(rsa_keys: KeySet)
     assert read(token_for(rsa_keys, claims(nbf=NOW - 5)), rsa_keys).status == STATUS_SUCCESS
     with pytest.raises(InvalidToken) as caught:
         read(token_for(rsa_keys, claims(nbf=NOW + 120)), rsa_keys)
-    assert caught.value.reason == "bad_claims"
+    assert caught.value.reason == "not_yet_valid"
 
 
 def test_fractional_times_are_numeric_dates_too(rsa_keys: KeySet) -> None:
@@ -219,6 +221,38 @@ def test_invalid_result_is_not_minted_and_not_echoed(rsa_keys: KeySet, result: A
     assert "42" not in str(caught.value)
 
 
+@pytest.mark.parametrize("combination", COMBINATIONS, ids=combination_id)
+def test_minted_token_uses_the_chosen_alg_and_enc(
+    rsa_keys: KeySet, ec_keys: KeySet, combination: tuple[str, str, str]
+) -> None:
+    kind, alg, enc = combination
+    keys = rsa_keys if kind == "RSA" else ec_keys
+    token = tokens.make_auth_result(AuthResult(STATUS_SUCCESS, {"a": "b"}), keys.encrypt, keys.sign, now=NOW,
+                                    alg=alg, enc=enc)
+    assert list(header_of(token).items())[:4] == [("typ", "JWT"), ("cty", "JWT"), ("enc", enc), ("alg", alg)]
+    assert read(token, keys) == AuthResult(STATUS_SUCCESS, {"a": "b"})
+
+
+@pytest.mark.parametrize(
+    ("kind", "options"),
+    [("RSA", {"alg": "ECDH-ES"}), ("EC", {"alg": "RSA-OAEP"}), ("RSA", {"alg": "RSA1_5"}), ("RSA", {"alg": "dir"}),
+     ("RSA", {"enc": "A128CBC"}), ("EC", {"enc": "A128KW"})],
+)
+def test_minting_refuses_an_alg_or_enc_that_reading_would_refuse(
+    rsa_keys: KeySet, ec_keys: KeySet, kind: str, options: dict
+) -> None:
+    keys = rsa_keys if kind == "RSA" else ec_keys
+    with pytest.raises(ValueError, match=r"alg|enc"):
+        tokens.make_auth_result(AuthResult(STATUS_FAILED), keys.encrypt, keys.sign, **options)
+
+
+def test_minted_issuer_and_audience_are_claims(rsa_keys: KeySet) -> None:
+    token = tokens.make_auth_result(AuthResult(STATUS_FAILED), rsa_keys.encrypt, rsa_keys.sign, now=NOW,
+                                    issuer="https://auth.example.nl", audience="connect-plugin")
+    claim_set = tokens.read_claims(token, rsa_keys.decrypt, rsa_keys.verify, now=NOW)
+    assert (claim_set["iss"], claim_set["aud"]) == ("https://auth.example.nl", "connect-plugin")
+
+
 # --------------------------------------------------------------------------- fuzzing
 
 
@@ -229,29 +263,51 @@ def test_any_signed_claims_give_a_well_formed_result_or_a_refusal(rsa_keys: KeyS
     result = outcome(token, rsa_keys)
     if isinstance(result, InvalidToken):
         assert_clean_refusal(result, result.reason, token)
-        assert result.reason in {"bad_claims", "expired"}
+        assert result.reason in CLAIM_REFUSALS
         return
     assert result.status in (STATUS_SUCCESS, STATUS_FAILED)
     assert result.attributes is None or all(isinstance(v, str) for v in result.attributes.values())
     assert result.session_url is None or isinstance(result.session_url, str)
 
 
+HEADER_VALUES = JSON | st.sampled_from([*jwe.CONTENT_ENCRYPTIONS, "RSA-OAEP", "RSA-OAEP-256", "ECDH-ES", "dir"])
+
+
 @FUZZ
-@given(members=st.dictionaries(st.sampled_from(["alg", "enc", "zip", "crit", "epk", "apu", "apv", "kid"]), JSON))
-def test_any_jwe_header_is_read_or_cleanly_refused(ec_keys: KeySet, members: dict) -> None:
-    token = with_header(token_for(ec_keys), **members)
+@given(
+    members=st.dictionaries(st.sampled_from(["alg", "enc", "zip", "crit", "epk", "apu", "apv", "kid"]), HEADER_VALUES),
+    enc=st.sampled_from(list(jwe.CONTENT_ENCRYPTIONS)),
+)
+def test_any_jwe_header_is_read_or_cleanly_refused(ec_keys: KeySet, members: dict, enc: str) -> None:
+    token = with_header(token_for(ec_keys, enc=enc), **members)
     with pytest.raises(InvalidToken) as caught:  # the changed header no longer fits the tag, at best
         read(token, ec_keys)
     assert_clean_refusal(caught.value, caught.value.reason, token)
 
 
 @FUZZ
-@given(data=st.data())
-def test_any_single_bit_flip_in_the_token_text_is_refused(rsa_keys: KeySet, data: st.DataObject) -> None:
-    raw = bytearray(token_for(rsa_keys).encode())
+@given(
+    members=st.dictionaries(st.sampled_from(["alg", "enc", "zip", "crit"]), HEADER_VALUES, min_size=1),
+    combination=st.sampled_from([c for c in COMBINATIONS if c[0] == "RSA"]),
+)
+def test_any_jwe_header_on_an_rsa_token_is_cleanly_refused(rsa_keys: KeySet, members: dict, combination: tuple) -> None:
+    token = with_header(token_for(rsa_keys, alg=combination[1], enc=combination[2]), **members)
+    with pytest.raises(InvalidToken) as caught:
+        read(token, rsa_keys)
+    assert_clean_refusal(caught.value, caught.value.reason, token)
+
+
+@FUZZ
+@given(data=st.data(), combination=st.sampled_from(COMBINATIONS))
+def test_any_single_bit_flip_in_the_token_text_is_refused(
+    rsa_keys: KeySet, ec_keys: KeySet, data: st.DataObject, combination: tuple
+) -> None:
+    kind, alg, enc = combination
+    keys = rsa_keys if kind == "RSA" else ec_keys
+    raw = bytearray(token_for(keys, alg=alg, enc=enc).encode())
     raw[data.draw(st.integers(0, len(raw) - 1))] ^= 1 << data.draw(st.integers(0, 7))
     with pytest.raises(InvalidToken) as caught:
-        read(bytes(raw), rsa_keys)
+        read(bytes(raw), keys)
     assert caught.value.reason in {"malformed", "unsupported", "cannot_decrypt"}
     assert_clean_refusal(caught.value, caught.value.reason, bytes(raw))
 

@@ -14,15 +14,22 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from connect_plugin import jwe
+from connect_plugin import jwe, tokens
 from connect_plugin.errors import InvalidToken
 from connect_plugin.keys import PrivateKey, PublicKey
 from tests.support import KeySet
 
 NOW = 1_615_879_800  # the protocol document's example iat
 
+#: Every accepted (key kind, alg, enc) combination.
+COMBINATIONS = [
+    (kind, alg, enc) for kind, algs in jwe.KEY_MANAGEMENT.items() for alg in algs for enc in jwe.CONTENT_ENCRYPTIONS
+]
 
-# --------------------------------------------------------------------------- building tokens
+
+def combination_id(combination: tuple[str, str, str]) -> str:
+    """A readable pytest id: ``RSA-OAEP-256+A256GCM``."""
+    return f"{combination[1]}+{combination[2]}"
 
 
 def claims(**overrides: Any) -> dict[str, Any]:
@@ -56,21 +63,28 @@ def jws_for(keys: KeySet, claim_set: dict[str, Any] | None = None, **header: Any
     return sign_jws({"typ": "JWT", "alg": alg, **header}, body, keys.sign)
 
 
-def seal(payload: Any, key: PublicKey, **header: Any) -> str:
+def seal(payload: Any, key: PublicKey, *, alg: str | None = None, enc: str = jwe.DEFAULT_ENC, **header: Any) -> str:
     """Encrypt a JSON payload (or raw bytes) to ``key`` as a producer-style JWE."""
     data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    return jwe.encrypt(data, key, {"typ": "JWT", "cty": "JWT", **header})
+    return jwe.encrypt(data, key, {"typ": "JWT", "cty": "JWT", **header}, alg=alg, enc=enc)
 
 
-def token_for(keys: KeySet, claim_set: dict[str, Any] | None = None) -> str:
+def token_for(
+    keys: KeySet, claim_set: dict[str, Any] | None = None, *, alg: str | None = None, enc: str = jwe.DEFAULT_ENC
+) -> str:
     """A complete, valid-by-construction auth-result token over ``claim_set``."""
-    return seal({"njwt": jws_for(keys, claim_set)}, keys.encrypt)
+    return seal({"njwt": jws_for(keys, claim_set)}, keys.encrypt, alg=alg, enc=enc)
+
+
+def header_of(compact: str) -> dict[str, Any]:
+    """The decoded protected header of a compact JWE or JWS."""
+    return json.loads(jwe.b64url_decode(compact.split(".")[0], "header"))
 
 
 def with_header(token: str, **changes: Any) -> str:
     """``token`` with its protected header changed (``None`` removes a member); the tag then no longer fits."""
     segments = token.split(".")
-    header = json.loads(jwe.b64url_decode(segments[0], "header"))
+    header = header_of(token)
     header.update(changes)
     header = {k: v for k, v in header.items() if v is not None}
     segments[0] = jwe.b64url_encode(json.dumps(header).encode())
@@ -87,8 +101,9 @@ def flip_bit(token: str, segment: int, byte: int, bit: int = 0) -> str:
 
 
 def assert_clean_refusal(error: InvalidToken, reason: str, token: str | bytes) -> None:
-    """The refusal has ``reason``, and neither it nor its message quotes the token or a segment of it."""
+    """The refusal has ``reason`` (one of the closed set), and nothing in it quotes the token or a segment of it."""
     assert error.reason == reason, (error.reason, error.detail)
+    assert error.reason in tokens.REFUSAL_REASONS
     text = f"{error.detail} {error} {error!r} {error.body()}"
     token_text = token.decode("ascii", "replace") if isinstance(token, bytes) else token
     for part in [token_text, *token_text.replace(".", " ").split()]:
