@@ -18,6 +18,7 @@ from connect_plugin import token_cli, tokens
 from connect_plugin.keys import PrivateKey
 from connect_plugin.model import AuthResult
 from tests.support import KeySet
+from tests.token_support import header_of
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNNER = """\
@@ -150,6 +151,57 @@ def test_missing_key_file_is_a_usage_error(tmp_path: Path, capsys: pytest.Captur
     assert "cannot read" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("kind", "alg", "enc"),
+    [("rsa", "RSA-OAEP-256", "A256GCM"), ("rsa", "RSA-OAEP", "A192CBC-HS384"), ("ec", "ECDH-ES", "A128GCM"),
+     ("ec", None, "A256CBC-HS512")],
+)
+def test_mint_with_alg_and_enc(
+    key_files: dict[str, str], rsa_keys: KeySet, ec_keys: KeySet, capsys: pytest.CaptureFixture[str],
+    kind: str, alg: str | None, enc: str,
+) -> None:
+    keys = rsa_keys if kind == "rsa" else ec_keys
+    args = ["--encrypt-key", key_files[f"{kind}-encrypt"], "--sign-key", key_files[f"{kind}-sign"], "--enc", enc]
+    assert cli(*args, *(["--alg", alg] if alg else [])) == 0
+    token = capsys.readouterr().out.strip()
+    header = header_of(token)
+    assert (header["alg"], header["enc"]) == (alg or ("RSA-OAEP" if kind == "rsa" else "ECDH-ES"), enc)
+    assert tokens.read_auth_result(token, keys.decrypt, keys.verify).status == "succes"
+
+
+def test_mint_defaults_to_rsa_oaep_and_a128cbc_hs256(
+    key_files: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(*mint_rsa(key_files)) == 0
+    header = header_of(capsys.readouterr().out.strip())
+    assert (header["alg"], header["enc"]) == ("RSA-OAEP", "A128CBC-HS256")
+
+
+def test_mint_with_an_alg_for_the_other_key_kind_is_a_usage_error(
+    key_files: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(*mint_rsa(key_files, "--alg", "ECDH-ES")) == 2
+    assert "--alg: an RSA key to encrypt to takes RSA-OAEP or RSA-OAEP-256" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("option", "value"), [("--alg", "RSA1_5"), ("--enc", "A128KW"), ("--alg", "dir")])
+def test_mint_refuses_an_alg_or_enc_the_plugin_refuses(
+    key_files: dict[str, str], capsys: pytest.CaptureFixture[str], option: str, value: str
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        cli(*mint_rsa(key_files, option, value))
+    assert caught.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_mint_issuer_and_audience(
+    key_files: dict[str, str], rsa_keys: KeySet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(*mint_rsa(key_files, "--issuer", "https://auth.example.nl", "--audience", "connect-plugin")) == 0
+    claims = tokens.read_claims(capsys.readouterr().out.strip(), rsa_keys.decrypt, rsa_keys.verify)
+    assert (claims["iss"], claims["aud"]) == ("https://auth.example.nl", "connect-plugin")
+
+
 def test_decode_options_are_refused_when_minting(key_files: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     assert cli(*mint_rsa(key_files, "--no-expiry")) == 2
     assert "--no-expiry is only for --decode" in capsys.readouterr().err
@@ -216,6 +268,8 @@ def test_mint_options_are_refused_when_decoding(config: str, capsys: pytest.Capt
     err = capsys.readouterr().err
     assert "--attr is only for minting" in err
     assert "secret" not in err
+    assert cli("--decode", "--config", config, "--enc", "A256GCM", "x") == 2
+    assert "--enc is only for minting" in capsys.readouterr().err
 
 
 def test_decode_refuses_what_the_plugin_refuses_on_receipt(
