@@ -95,10 +95,11 @@ def b64url_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def b64url_decode(text: str, what: str) -> bytes:
+def b64url_decode(text: object, what: str) -> bytes:
     """Strict base64url: no padding, no stray characters, no non-canonical trailing bits.
 
-    ``what`` names the part for the refusal's detail.
+    ``text`` may be anything a header held: only a string can pass.  ``what``
+    names the part for the refusal's detail.
     """
     if not isinstance(text, str) or not _B64URL.fullmatch(text) or len(text) % 4 == 1:
         raise InvalidToken("malformed", f"the {what} is not base64url")
