@@ -21,6 +21,7 @@ from tornado.web import Application
 
 from . import handlers as h
 from . import web
+from .codes import code_secret_for
 from .config import Settings
 from .feedback import SessionFeedback
 from .hookspecs import AgentAuth
@@ -71,7 +72,7 @@ class Runtime:
         self.feedback = SessionFeedback()
         self.service = FlowService(
             settings, self.parts.store, self.parts.code_generator, self.parts.translator, self.parts.notifier,
-            feedback=self.feedback,
+            code_secret=code_secret_for(settings), feedback=self.feedback,
         )
         self.app = PluginApplication(self.service, self.parts.agent_auth)
         self.server: HTTPServer | None = None
@@ -120,6 +121,7 @@ class Runtime:
             except TimeoutError:
                 log.warning("requests still running after %.0fs; closing them", grace)
             await self.server.close_all_connections()
+        await self.service.close()
         await self.feedback.close()
         await self.parts.agent_auth.close()
         await self.parts.store.close()

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from . import migrate
+from .codes import code_secret_for
 from .config import Settings, load_settings
 from .config.database import is_sqlite
 from .errors import ConfigError, StoreUnavailable
@@ -109,7 +110,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if is_sqlite(settings.database_url):
-        migrate.upgrade(settings.database_url)
+        migrate.upgrade(settings.database_url, code_secret=code_secret_for(settings))
         log.info("SQLite database %s is at revision %s", sqlite_path(settings.database_url), migrate.head_revision())
     return asyncio.run(_run_server(settings))
 
@@ -141,7 +142,7 @@ async def _run_server(settings: Settings) -> int:
 
 def _migrate(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    migrate.upgrade(settings.database_url)
+    migrate.upgrade(settings.database_url, code_secret=code_secret_for(settings))
     print(f"database is at revision {migrate.head_revision()}")
     return 0
 

@@ -16,12 +16,16 @@ import os
 import secrets
 import string
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from Crypto.Hash import SHA256
 from Crypto.Protocol.KDF import HKDF
 
 from .errors import ConfigError
 from .keys import PrivateKey
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +63,16 @@ def result_key(result_code: str) -> str:
 def code_key(secret: bytes, dtmf: str) -> str:
     """What a store keeps instead of a DTMF code: its HMAC-SHA256 under the server's code secret, hex."""
     return hmac.new(secret, dtmf.encode(), hashlib.sha256).hexdigest()
+
+
+def code_secret_for(settings: Settings) -> bytes:
+    """The code secret of a deployment: :func:`code_secret` for its settings (may create the SQLite file)."""
+    from .config.database import is_sqlite
+    from .stores.engine import sqlite_path
+
+    path = sqlite_path(settings.database_url) if is_sqlite(settings.database_url) else None
+    configured = settings.code_secret.reveal() if settings.code_secret is not None else None
+    return code_secret(configured, path, settings.decryption_key)
 
 
 def code_secret(configured: str | None, sqlite_file: Path | None, decryption_key: PrivateKey) -> bytes:

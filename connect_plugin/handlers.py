@@ -8,6 +8,7 @@ leave every decision to ``service.FlowService``.  Errors render once, in
 from __future__ import annotations
 
 import asyncio
+import base64
 import hmac
 import json
 import logging
@@ -174,7 +175,27 @@ class BaseHandler(web.RequestHandler):
                   exc_info=(typ, value, tb))  # type: ignore[arg-type]
 
 
-class StartHandler(BaseHandler):
+class CoreHandler(BaseHandler):
+    """What the core calls: HTTP Basic with ``core_auth_user``/``core_auth_password`` when they are set."""
+
+    def prepare(self) -> None:
+        super().prepare()
+        config = self.app.config
+        if config.core_auth_user is None or config.core_auth_password is None:
+            return
+        scheme, _, encoded = self.request.headers.get("Authorization", "").partition(" ")
+        try:
+            user, _, password = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            user = password = ""
+        # Both compared, always: the time taken says nothing about which one was wrong.
+        right_user = hmac.compare_digest(user.encode(), config.core_auth_user.encode())
+        right_password = hmac.compare_digest(password.encode(), config.core_auth_password.reveal().encode())
+        if scheme.lower() != "basic" or not (right_user & right_password):
+            raise Unauthorized("missing or wrong credentials", challenge='Basic realm="connect-plugin"')
+
+
+class StartHandler(CoreHandler):
     """``POST /start_communication`` (from the core)."""
 
     async def post(self) -> None:
@@ -266,7 +287,7 @@ class InfoHandler(AgentHandler):
         self.send_json(info.to_json())
 
 
-class CleanHandler(BaseHandler):
+class CleanHandler(CoreHandler):
     """``GET /clean_db``: delete idle sessions now."""
 
     async def get(self) -> None:

@@ -2,29 +2,47 @@
 
 This is the one place that knows the order of things.  It knows no HTTP
 (handlers call it) and no SQL (the store does that); tokens are read by
-``tokens``.  Every method raises ``errors.PluginError`` subclasses for the
-handlers to render.
+``tokens``, in a small thread pool so that the event loop keeps answering
+while RSA works.  Every method raises ``errors.PluginError`` subclasses for
+the handlers to render.
+
+Codes reach the store only as keys (``codes.code_key``, ``codes.result_key``);
+a result is stored as the JWE received, with its replay key (one session per
+token) and whether it asked for session feedback, so that a link decrypts
+nothing unless feedback needs it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from . import codes, tokens
+from .budget import WINDOW_SECONDS, LinkBudget
 from .config import Settings
-from .errors import CodesExhausted, CodeTaken, NotFound, PluginError
+from .errors import CodesExhausted, CodeTaken, InvalidToken, NotFound, PluginError, TokenReused
 from .feedback import LOGOUT, USER_ACTIVE, SessionFeedback
 from .hookspecs import CodeGenerator, Notifier, SessionStore, Translator
-from .model import Agent, AuthResult, NewSession, SessionInfo
+from .model import Agent, AuthResult, NewResult, NewSession, SessionInfo
 
 log = logging.getLogger(__name__)
 #: Who read which contact's verified attributes (agent sign-in only; never attribute values).
 audit = logging.getLogger("connect_plugin.audit")
 
 DTMF_ALPHABET = frozenset("0123456789")
+#: Threads for token cryptography: enough to use the cores, few enough to leave the event loop one.
+CRYPTO_THREADS = max(1, min(4, os.cpu_count() or 1))
+#: Rows per delete while cleaning up: each statement is short, and other requests run in between.
+CLEANUP_BATCH = 1000
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -43,7 +61,13 @@ class Started:
 
 
 class FlowService:
-    """The plugin's behaviour, independent of transport and storage."""
+    """The plugin's behaviour, independent of transport and storage.
+
+    ``code_secret`` is the server's key for DTMF codes (``codes.code_secret_for``).
+    ``clock`` gives the time everywhere (tests move it); ``budget_window`` is
+    the length in seconds of a link failure window.  The service owns its
+    crypto thread pool: :meth:`close` shuts it down.
+    """
 
     def __init__(
         self,
@@ -52,8 +76,11 @@ class FlowService:
         code_generator: CodeGenerator,
         translator: Translator,
         notifier: Notifier,
+        *,
+        code_secret: bytes,
         clock: Callable[[], float] = time.time,
         feedback: SessionFeedback | None = None,
+        budget_window: int = WINDOW_SECONDS,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -62,23 +89,39 @@ class FlowService:
         self.notifier = notifier
         self.clock = clock
         self.feedback = feedback
+        self.budget = LinkBudget(settings.link_failure_budget, budget_window)
+        self.policy = tokens.TokenPolicy(
+            leeway=settings.token_leeway, max_lifetime=settings.max_token_lifetime,
+            issuer=settings.expected_issuer, audience=settings.expected_audience,
+        )
+        self._code_secret = code_secret
+        self._crypto = ThreadPoolExecutor(CRYPTO_THREADS, thread_name_prefix="connect-plugin-crypto")
+        self._background: set[asyncio.Task[None]] = set()
+
+    def __repr__(self) -> str:
+        return f"FlowService(store={self.store!r})"
 
     async def start(self, purpose: str, auth_result: str | None = None) -> Started:
         """Create a session with a fresh DTMF code (and its result, when given inline).
 
-        An inline result is verified before anything is stored, so a bad token
-        leaves no session behind.
+        An inline result is verified before anything is stored, so a bad or
+        replayed token leaves no session behind.
         """
+        now = self.clock()
+        inline = None
         if auth_result is not None:
-            self.read_token(auth_result)
+            _, inline = await self._receive(auth_result, now)
         for _ in range(self.settings.code_attempts):
             dtmf = self._new_dtmf()
             result_code = codes.new_result_code(self.settings.result_length)
-            session = NewSession(dtmf, codes.result_key(result_code), purpose, auth_result)
+            session = NewSession(codes.code_key(self._code_secret, dtmf), codes.result_key(result_code),
+                                 purpose, inline)
             try:
-                await self.store.create(session, self.clock())
+                await self.store.create(session, now)
             except CodeTaken:
                 continue
+            except TokenReused:
+                raise _replayed() from None
             client_url = f"tel:{self.settings.phonenumber},{dtmf}"
             if auth_result is not None:
                 return Started(client_url, None)
@@ -88,26 +131,50 @@ class FlowService:
         raise CodesExhausted(f"no free DTMF code after {self.settings.code_attempts} attempts; try again later")
 
     async def report_result(self, result_code: str, token: str) -> None:
-        """Verify a posted result and store it, once, with the session it belongs to."""
-        result = self.read_token(token)
-        contact_id = await self.store.store_result(codes.result_key(result_code), token, self.clock())
+        """Verify a posted result and store it, once, with the session it belongs to.
+
+        The session is looked up first: an unknown code, or one whose result is
+        already in, costs no decryption.
+        """
+        key = codes.result_key(result_code)
+        if not await self.store.awaits_result(key):
+            raise NotFound()
+        now = self.clock()
+        result, stored = await self._receive(token, now)
+        try:
+            contact_id = await self.store.store_result(key, stored, now)
+        except TokenReused:
+            raise _replayed() from None
         if contact_id is not None:  # the call is on: the agent's display and the auth plugin hear of it
             await self.notifier.publish(contact_id)
             self._send_feedback(result, USER_ACTIVE)
 
     async def link_phone(self, dtmf: str, contact_id: str) -> None:
-        """Link a call to the session whose code the caller typed (idempotent for retries)."""
-        if not dtmf or not DTMF_ALPHABET.issuperset(dtmf):
-            raise NotFound()
-        await self.store.link(dtmf, contact_id, self.clock())
+        """Link a call to the session whose code the caller typed (idempotent for retries).
+
+        Every failure counts against the link failure budget; once it is spent,
+        every attempt is ``TooManyRequests`` until the window ends.
+        """
+        now = self.clock()
+        window = self.budget.window_at(now)
+        try:
+            if not dtmf or len(dtmf) > 64 or not DTMF_ALPHABET.issuperset(dtmf):
+                raise NotFound()
+            feedback_jwe = await self.store.link(codes.code_key(self._code_secret, dtmf), contact_id, now, window)
+        except NotFound:
+            self.budget.failed(window, await self.store.count_link_failure(window.ends), now)
+            raise
         await self.notifier.publish(contact_id)
-        await self._feedback_for_contact(contact_id, USER_ACTIVE)
+        if feedback_jwe is not None:
+            self._later(self._feedback_for(feedback_jwe, USER_ACTIVE))
 
     async def end_call(self, contact_id: str) -> None:
         """The call ended: the citizen is done (session feedback ``logout``)."""
-        info = await self.session_info(contact_id)
-        if info.auth_result is not None:
-            self._send_feedback(info.auth_result, LOGOUT)
+        stored = await self.store.find_by_contact(contact_id)
+        if stored is None:
+            raise NotFound()
+        if stored.feedback and stored.auth_result is not None:
+            self._later(self._feedback_for(stored.auth_result, LOGOUT))
 
     async def session_info(self, contact_id: str, viewer: Agent | None = None) -> SessionInfo:
         """Purpose and verified result for a linked call; the token's expiry is not re-checked.
@@ -123,14 +190,19 @@ class FlowService:
             audit.info("agent %s read the verified attributes of contact %s", viewer.audit_name, contact_id)
         result = None
         if stored.auth_result is not None:
-            result = self.read_token(stored.auth_result, check_expiry=False)
+            result = await self._reread(stored.auth_result)
         return SessionInfo(stored.purpose, result)
 
     async def cleanup(self) -> int:
-        """Delete sessions idle for longer than ``session_ttl``; return how many."""
-        deleted = await self.store.delete_idle(self.clock() - self.settings.session_ttl)
-        if deleted:
-            log.info("deleted %d idle session(s)", deleted)
+        """Delete sessions idle for longer than ``session_ttl`` and records that ended; return sessions deleted.
+
+        In batches of ``CLEANUP_BATCH`` rows, letting other requests run between them.
+        """
+        now = self.clock()
+        deleted = await _in_batches(self.store.delete_idle, now - self.settings.session_ttl)
+        expired = await _in_batches(self.store.delete_expired, now)
+        if deleted or expired:
+            log.info("deleted %d idle session(s), %d expired record(s)", deleted, expired)
         return deleted
 
     async def healthy(self) -> bool:
@@ -141,35 +213,75 @@ class FlowService:
             return False
         return True
 
-    def read_token(self, token: str, *, check_expiry: bool = True) -> AuthResult:
-        """Decrypt and verify an auth-result token with the configured keys."""
-        return tokens.read_auth_result(
-            token,
-            self.settings.decryption_key,
-            self.settings.signature_key,
-            tokens.TokenPolicy(leeway=self.settings.token_leeway),
-            check_expiry=check_expiry,
-            now=self.clock(),
-        )
+    async def close(self) -> None:
+        """Let feedback decryptions under way finish, then stop the crypto threads."""
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=2.0)
+        stop = functools.partial(self._crypto.shutdown, wait=True, cancel_futures=True)
+        await asyncio.get_running_loop().run_in_executor(None, stop)
 
-    async def _feedback_for_contact(self, contact_id: str, kind: str) -> None:
-        """Session feedback for the result of a call's session, if it asked for feedback."""
-        if self.feedback is None:
-            return
+    # -- tokens, off the event loop --------------------------------------------------------
+
+    async def _receive(self, token: str, now: float) -> tuple[AuthResult, NewResult]:
+        """Verify a token on receipt: the result, and what the store keeps of it."""
+        verified = await self._off_loop(
+            tokens.read_verified, token, self.settings.decryption_key, self.settings.signature_key,
+            self.policy, now=now)
+        stored = NewResult(jwe=token, replay_key=verified.replay_key,
+                           replay_expires=verified.expires_at + self.policy.leeway,
+                           feedback=verified.result.session_url is not None)
+        return verified.result, stored
+
+    async def _reread(self, jwe: str) -> AuthResult:
+        """A stored result, decrypted again (its time was checked when it arrived)."""
+        return await self._off_loop(
+            tokens.read_auth_result, jwe, self.settings.decryption_key, self.settings.signature_key,
+            self.policy, check_expiry=False)
+
+    async def _off_loop(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        call = functools.partial(func, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._crypto, call)
+
+    # -- session feedback -------------------------------------------------------------------
+
+    async def _feedback_for(self, jwe: str, kind: str) -> None:
         try:
-            info = await self.session_info(contact_id)
-        except PluginError as error:  # the call's own step succeeded; feedback is best effort
+            result = await self._reread(jwe)
+        except (InvalidToken, RuntimeError) as error:  # RuntimeError: the pool is shutting down
             log.warning("session feedback (%s) skipped: %s", kind, type(error).__name__)
             return
-        if info.auth_result is not None:
-            self._send_feedback(info.auth_result, kind)
+        self._send_feedback(result, kind)
 
     def _send_feedback(self, result: AuthResult, kind: str) -> None:
         if self.feedback is not None and result.session_url is not None:
             self.feedback.send(result.session_url, kind)
+
+    def _later(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background: the caller on the line does not wait for feedback."""
+        if self.feedback is None:
+            work.close()
+            return
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _new_dtmf(self) -> str:
         dtmf = self.code_generator.generate()
         if not dtmf or not DTMF_ALPHABET.issuperset(dtmf) or len(dtmf) > 64:
             raise PluginError("the DTMF code generator made an invalid code")
         return dtmf
+
+
+def _replayed() -> InvalidToken:
+    return InvalidToken("replayed", "this result was already accepted for a session")
+
+
+async def _in_batches(delete: Callable[[float, int], Coroutine[Any, Any, int]], limit_time: float) -> int:
+    """Call a store's bounded delete until it deletes less than a batch; how many in all."""
+    total = 0
+    while True:
+        deleted = await delete(limit_time, CLEANUP_BATCH)
+        total += deleted
+        if deleted < CLEANUP_BATCH:
+            return total
+        await asyncio.sleep(0)  # requests waiting for the database go first

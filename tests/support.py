@@ -307,3 +307,12 @@ class PluginProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return self.proc.wait()
+
+
+#: A folder to put on ``PYTHONPATH`` so that a ``connect-plugin serve`` process loads the few-codes test plugin.
+FEW_CODES_PATH = ROOT / "tests" / "plugins" / "few_codes"
+
+
+def few_codes(prefix: str = "424242", digits: int = 4) -> dict[str, Any]:
+    """The ``plugins`` setting that turns on the few-codes test plugin (``10 ** digits`` possible codes)."""
+    return {"few_codes": {"prefix": prefix, "digits": digits}}

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from tests.support import dtmf_of
+from tests.plugins.few_codes import few_codes_plugin
+from tests.support import dtmf_of, few_codes
 
 CONTACT = "5f3a9c2e-1b7d-4e0a-9c1e-2d4b6a8f0e11"
 
@@ -94,10 +95,11 @@ async def test_stored_result_still_shown_long_after_token_expiry(plugin_factory,
 
 @pytest.mark.gen_test(timeout=60)
 async def test_dtmf_codes_of_live_sessions_are_distinct_even_when_random_codes_collide(plugin_factory):
-    # 300 four-digit codes: about 4.5 collisions expected among random picks, so
+    # 300 codes from 10,000: about 4.5 collisions expected among random picks, so
     # only the store's uniqueness and the retry keep them distinct.
-    plugin = await plugin_factory(dtmf_length=4)
+    plugin = await plugin_factory(hook_plugins=[few_codes_plugin], plugins=few_codes(digits=4))
     codes = [dtmf_of(await plugin.api.start("report_move")) for _ in range(300)]
+    assert all(code.startswith("424242") for code in codes)
     assert len(set(codes)) == 300
 
 

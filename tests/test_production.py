@@ -14,16 +14,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import Api, PluginProcess, count_sessions, dtmf_of, write_config
+from tests.support import FEW_CODES_PATH, Api, PluginProcess, count_sessions, dtmf_of, few_codes, write_config
 
 
 @pytest.fixture
 def two_instances(tmp_path, keyset, database_url) -> Iterator[tuple[Api, Api]]:
     """Two plugin processes on the same database."""
-    config = write_config(tmp_path / "shared.toml", keyset, database_url=database_url, dtmf_length=4,
-                          database_timeout=5.0)
-    a = PluginProcess(config, log_dir=tmp_path).start()
-    b = PluginProcess(config, log_dir=tmp_path).start()
+    # Codes from a space of 10,000 (the few-codes test plugin), and a failure
+    # budget that the races below (99 losing links) do not reach.
+    config = write_config(tmp_path / "shared.toml", keyset, database_url=database_url, plugins=few_codes(digits=4),
+                          link_failure_budget=1000, database_timeout=5.0)
+    env = {"PYTHONPATH": str(FEW_CODES_PATH)}
+    a = PluginProcess(config, log_dir=tmp_path, env=env).start()
+    b = PluginProcess(config, log_dir=tmp_path, env=env).start()
     try:
         yield Api(a.base_url), Api(b.base_url)
     finally:
@@ -47,7 +50,7 @@ async def test_session_started_on_one_instance_is_finished_on_the_other(two_inst
 @pytest.mark.gen_test(timeout=120)
 async def test_codes_handed_out_by_two_instances_never_collide(two_instances, database_url):
     a, b = two_instances
-    # 4-digit codes: 10 000 possible; 600 sessions make collisions between the
+    # 10 000 possible codes; 600 sessions make collisions between the
     # instances certain (about 18 expected), so the unique constraint and the
     # retry are what keep the codes distinct.
     async def burst(api: Api, n: int) -> list[str]:
@@ -61,6 +64,7 @@ async def test_codes_handed_out_by_two_instances_never_collide(two_instances, da
     results = await asyncio.gather(*(burst(api, 60) for api in (a, b) for _ in range(5)))
     codes = [code for batch in results for code in batch]
     assert len(codes) == 600
+    assert all(code.startswith("424242") for code in codes)  # the few-codes plugin made them
     assert len(set(codes)) == 600
     assert await count_sessions(database_url) == 600
 

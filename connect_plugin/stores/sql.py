@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import exc, text
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Result, Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
 
@@ -33,6 +33,10 @@ from . import statements as q
 from .engine import DATABASE_FAILURES, describe_failure, is_sqlite, make_engine, require_driver
 
 log = logging.getLogger(__name__)
+
+
+def _first(result: Result[Any]) -> Row[Any] | None:
+    return result.first() if result.returns_rows else None
 
 
 class SchemaNotAtHead(ConfigError):
@@ -120,12 +124,12 @@ class SqlStore:
 
     async def awaits_result(self, result_key: str) -> bool:
         """Whether a session with this result key exists and has no result yet (one indexed read)."""
-        return await self._read(q.AWAITS_RESULT, {"result_key": result_key}) is not None
+        return await self._read(q.AWAITS_RESULT, q.params(result_key=result_key)) is not None
 
     async def store_result(self, result_key: str, result: NewResult, now: float) -> str | None:
         """Set the result where none is set yet, and spend its token, in one atomic step."""
-        params = {"result_key": result_key, "jwe": result.jwe, "feedback": result.feedback, "now": now,
-                  "replay_key": result.replay_key, "replay_expires": result.replay_expires}
+        params = q.params(result_key=result_key, jwe=result.jwe, feedback=result.feedback, now=now,
+                          replay_key=result.replay_key, replay_expires=result.replay_expires)
         if not self.sqlite:
             try:
                 row = await self._write(q.STORE_RESULT_SPENDING_TOKEN, params)
@@ -143,8 +147,8 @@ class SqlStore:
 
     async def link(self, code_key: str, contact_id: str, now: float, window: FailureWindow) -> str | None:
         """Link the code to the contact unless linked to another one, or the window's budget is spent."""
-        params = {"code_key": code_key, "contact_id": contact_id, "now": now,
-                  "window_end": window.ends, "budget": window.budget}
+        params = q.params(code_key=code_key, contact_id=contact_id, now=now,
+                          window_end=window.ends, budget=window.budget)
         try:
             row = await self._write(q.LINK, params)
         except exc.IntegrityError:
@@ -155,32 +159,33 @@ class SqlStore:
 
     async def count_link_failure(self, window_end: int) -> int:
         """Count one failed link in the window ending at ``window_end``; the window's count so far."""
-        row = await self._write(q.count_link_failure(self.sqlite), {"window_end": window_end})
+        row = await self._write(q.count_link_failure(self.sqlite), q.params(window_end=window_end, one=1))
         assert row is not None  # an upsert always returns its row
         return int(row.failures)
 
     async def find_by_contact(self, contact_id: str) -> StoredSession | None:
         """The purpose, stored JWE and feedback flag of the session linked to ``contact_id``."""
-        row = await self._read(q.FIND_BY_CONTACT, {"contact_id": contact_id})
+        row = await self._read(q.FIND_BY_CONTACT, q.params(contact_id=contact_id))
         if row is None:
             return None
         return StoredSession(purpose=row.purpose, auth_result=row.auth_result, feedback=bool(row.feedback))
 
     async def delete_idle(self, before: float, limit: int) -> int:
         """Delete at most ``limit`` sessions idle since before ``before``; how many."""
-        return await self._delete(q.DELETE_IDLE, {"before": before, "limit": limit})
+        return await self._delete(q.DELETE_IDLE, q.params(before=before, limit=limit))
 
     async def delete_expired(self, now: float, limit: int) -> int:
         """Delete at most ``limit`` used tokens past their expiry, and failure windows that ended."""
-        windows = await self._delete(q.DELETE_ENDED_WINDOWS, {"now": now, "limit": limit})
-        return windows + await self._delete(q.DELETE_EXPIRED_TOKENS, {"now": now, "limit": max(limit - windows, 0)})
+        windows = await self._delete(q.DELETE_ENDED_WINDOWS, q.params(now=now, limit=limit))
+        tokens = await self._delete(q.DELETE_EXPIRED_TOKENS, q.params(now=now, limit=limit - windows))
+        return windows + tokens
 
     # -- plumbing ------------------------------------------------------------------------
 
     async def _use_token(self, conn: AsyncConnection, result: NewResult) -> None:
         try:
-            await conn.execute(q.INSERT_USED_TOKEN, {"replay_key": result.replay_key,
-                                                     "replay_expires": result.replay_expires})
+            await conn.execute(q.INSERT_USED_TOKEN, q.params(replay_key=result.replay_key,
+                                                             replay_expires=result.replay_expires))
         except exc.IntegrityError:
             raise TokenReused() from None
 
@@ -189,15 +194,15 @@ class SqlStore:
             return (await conn.execute(stmt, params)).first()
 
     async def _write(self, stmt: Executable, params: Mapping[str, Any]) -> Row[Any] | None:
-        """Run one statement atomically; its first row, if it returns any."""
+        """Run one statement atomically; its first row, if it returns rows."""
         if self.sqlite:
             async with self._transaction() as conn:
-                return (await conn.execute(stmt, params)).first()
+                return _first(await conn.execute(stmt, params))
         async with self._connect(self._engine(self._writer)) as conn:
-            return (await conn.execute(stmt, params)).first()
+            return _first(await conn.execute(stmt, params))
 
     async def _delete(self, stmt: Executable, params: Mapping[str, Any]) -> int:
-        if params["limit"] <= 0:
+        if params["p_limit"] <= 0:
             return 0
         if self.sqlite:
             async with self._transaction() as conn:
