@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from connect_plugin import migrate
 from tests.support import ROOT, Api, PluginProcess, cli_command, dtmf_of, write_config
 
 REFERENCE_SAMPLE = Path(__file__).parent / "data" / "reference-config.sample.toml"
@@ -103,7 +104,7 @@ def test_serve_refuses_a_postgres_database_not_at_head_naming_the_migrate_comman
     assert "connect-plugin migrate" in result.stderr
     migrated = run_cli("migrate", "--config", str(config))
     assert migrated.returncode == 0, migrated.stderr
-    assert "revision 0001" in migrated.stdout
+    assert f"revision {migrate.head_revision()}" in migrated.stdout
 
 
 def test_migrate_brings_a_new_sqlite_file_to_head(tmp_path, keyset):
@@ -114,7 +115,7 @@ def test_migrate_brings_a_new_sqlite_file_to_head(tmp_path, keyset):
     import sqlite3
 
     with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == ("0001",)
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == (migrate.head_revision(),)
 
 
 @pytest.mark.gen_test(timeout=60)

@@ -182,7 +182,9 @@ async def test_many_results_at_once_on_one_instance_all_reach_displays_on_anothe
             sessions.append((contact, (await linked_session(api_a, contact))["attr_url"]))
         subscriptions = [b.parts.notifier.listen(contact) for contact, _ in sessions]
         try:
-            posted = await asyncio.gather(*(api_a.post_result(url, mint()) for _, url in sessions))
+            # One citizen each: identical tokens would be one signed result, refused as replayed.
+            posted = await asyncio.gather(*(api_a.post_result(url, mint(attributes={"email": f"c{i}@example.nl"}))
+                                            for i, (_, url) in enumerate(sessions)))
             assert all(p.status == 200 for p in posted)
             woke = await asyncio.gather(*(s.wait(5) for s in subscriptions))
         finally:
