@@ -238,6 +238,20 @@ async def count_sessions(url: str) -> int:
         await engine.dispose()
 
 
+async def count_rows(url: str, table: str) -> int:
+    """How many rows a table of the database at ``url`` holds, read directly."""
+    from sqlalchemy import func, select, table as sql_table
+
+    from connect_plugin.stores.engine import make_engine
+
+    engine = make_engine(url, pool_size=1, timeout=5)
+    try:
+        async with engine.connect() as conn:
+            return (await conn.execute(select(func.count()).select_from(sql_table(table)))).scalar_one()
+    finally:
+        await engine.dispose()
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:

@@ -133,3 +133,15 @@ async def test_sigkill_under_load_loses_no_session_that_was_answered(tmp_path, k
         assert missing == []
     finally:
         restarted.terminate()
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_one_token_posted_to_twenty_sessions_over_two_instances_is_accepted_once(two_instances, mint):
+    a, b = two_instances
+    sessions = [(await a.start("report_move")).json for _ in range(20)]
+    token = mint(attributes={"fullname": "Piet Pietersen"})
+    responses = await asyncio.gather(
+        *((a if i % 2 else b).post_result(s["attr_url"], token) for i, s in enumerate(sessions))
+    )
+    assert Counter(r.status for r in responses) == Counter({200: 1, 400: 19})
+    assert all("(replayed)" in r.json["detail"] for r in responses if r.status == 400)
