@@ -33,7 +33,7 @@ RESULT_ALPHABET = string.ascii_letters + string.digits
 #: HKDF ``info`` of the code secret derived from the decryption key: changing it changes every code key.
 DERIVED_SECRET_INFO = b"connect-plugin dtmf code key v1"
 #: The SQLite default: ``<database file><suffix>``, beside the database.
-SECRET_FILE_SUFFIX = ".code-secret"
+SECRET_FILE_SUFFIX = ".code-secret"  # noqa: S105 (a file name)
 
 
 class RandomDigits:

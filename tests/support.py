@@ -240,7 +240,8 @@ async def count_sessions(url: str) -> int:
 
 async def count_rows(url: str, table: str) -> int:
     """How many rows a table of the database at ``url`` holds, read directly."""
-    from sqlalchemy import func, select, table as sql_table
+    from sqlalchemy import func, select
+    from sqlalchemy import table as sql_table
 
     from connect_plugin.stores.engine import make_engine
 

@@ -105,7 +105,9 @@ async def test_a_spent_budget_is_logged_once_per_window_with_no_code_or_contact(
     spent = [r.getMessage() for r in caplog.records if "budget spent" in r.getMessage()]
     assert len(spent) == 2  # one per window
     for message in spent:
-        assert right not in message and wrong_code(right) not in message and CONTACT not in message
+        assert right not in message
+        assert wrong_code(right) not in message
+        assert CONTACT not in message
 
 
 @pytest.mark.gen_test

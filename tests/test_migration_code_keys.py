@@ -82,8 +82,8 @@ def test_plain_alembic_refuses_to_turn_codes_into_keys_without_the_secret(old_da
 async def test_callers_who_got_a_code_before_connect_plugin_migrate_still_link_after_it(
         old_database, tmp_path, keyset):
     config = write_config(tmp_path / "c.toml", keyset, database_url=old_database)
-    migrated = subprocess.run([*cli_command(), "migrate", "--config", str(config)], capture_output=True, text=True,
-                              timeout=120, check=False)
+    migrated = await asyncio.to_thread(subprocess.run, [*cli_command(), "migrate", "--config", str(config)],
+                                       capture_output=True, text=True, timeout=120, check=False)
     assert migrated.returncode == 0, migrated.stderr
     assert await aread(old_database, "SELECT version_num FROM alembic_version") == [(migrate.head_revision(),)]
     secret = codes.code_secret_for(load_settings(config, environ={}))

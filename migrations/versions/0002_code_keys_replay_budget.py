@@ -38,7 +38,7 @@ log = logging.getLogger("alembic.runtime.migration")
 #: SQLite rebuilds keep ids growing (never reused), as revision 0001 made them.
 SQLITE_TABLE = {"sqlite_autoincrement": True}
 
-NO_SECRET = (
+REFUSAL = (
     "revision 0002 turns the stored DTMF codes into keys under the server's code secret, "
     "and none was given: run `connect-plugin migrate --config <your settings>` instead of alembic"
 )
@@ -51,7 +51,7 @@ def upgrade() -> None:
     if rows:
         secret = context.config.attributes.get("code_secret")
         if not secret:
-            raise RuntimeError(NO_SECRET)
+            raise RuntimeError(REFUSAL)
         keys = [{"row": row.id, "key": hmac.new(secret, row.dtmf.encode(), hashlib.sha256).hexdigest()}
                 for row in rows]
         conn.execute(sa.update(sessions).where(sessions.c.id == sa.bindparam("row"))
