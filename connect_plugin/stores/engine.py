@@ -58,8 +58,14 @@ def sqlite_path(url: str) -> Path | None:
     return Path(path) if path and path != ":memory:" else None
 
 
-def make_engine(url: str, *, pool_size: int, timeout: float) -> AsyncEngine:
-    """An engine for ``url`` whose every wait (connect, pool, statement) is bounded by ``timeout``."""
+def make_engine(url: str, *, pool_size: int, timeout: float, autocommit: bool = False) -> AsyncEngine:
+    """An engine for ``url`` whose every wait (connect, pool, statement) is bounded by ``timeout``.
+
+    ``autocommit`` (PostgreSQL): each statement commits by itself, with no
+    ``BEGIN``/``COMMIT`` round trips, and the pool's liveness check is one
+    round trip instead of three; ask for a transaction with
+    ``engine.execution_options(isolation_level="READ COMMITTED")``.
+    """
     if is_sqlite(url):
         path = sqlite_path(url)
         if path is not None:
@@ -78,6 +84,7 @@ def make_engine(url: str, *, pool_size: int, timeout: float) -> AsyncEngine:
         pool_timeout=timeout,
         pool_pre_ping=True,
         pool_recycle=1800,
+        **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
 
 

@@ -72,11 +72,11 @@ class SqlStore:
             self._reader = make_engine(self.url, pool_size=self._pool_size, timeout=self.timeout)
             self._engines = [self._writer, self._reader]
         else:
-            engine = make_engine(self.url, pool_size=self._pool_size, timeout=self.timeout)
             # One statement, one round trip: no BEGIN/COMMIT around it.  Pairs of
             # writes are single statements too (see store_result), or explicit transactions.
-            self._writer = self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
-            self._transactional = engine
+            engine = make_engine(self.url, pool_size=self._pool_size, timeout=self.timeout, autocommit=True)
+            self._writer = self._reader = engine
+            self._transactional = engine.execution_options(isolation_level="READ COMMITTED")
             self._engines = [engine]
         try:
             await self.check_schema()
