@@ -120,3 +120,18 @@ def test_a_part_that_does_not_fit_its_protocol_stops_start_up_naming_the_plugin(
     assert "ping is not async" in message
     assert "no method link" in message
     assert "\n" not in message
+
+
+@pytest.mark.gen_test
+async def test_memory_store_plugin_refuses_replays_and_keeps_the_link_budget(plugin_factory, mint):
+    plugin = await plugin_factory(database_url="memory:", link_failure_budget=2)
+    token = mint()
+    first = (await plugin.api.start("report_move")).json
+    second = (await plugin.api.start("report_move")).json
+    assert (await plugin.api.post_result(first["attr_url"], token)).status == 200
+    assert "(replayed)" in (await plugin.api.post_result(second["attr_url"], token)).json["detail"]
+    right = dtmf_of(second)
+    wrong = "".join("1" if c == "0" else "0" for c in right)
+    for _ in range(2):
+        assert (await plugin.api.link(wrong, "c0ffee00-0000-4000-8000-000000000002")).status == 404
+    assert (await plugin.api.link(right, "c0ffee00-0000-4000-8000-000000000002")).status == 429
