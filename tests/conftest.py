@@ -4,4 +4,5 @@ pytest_plugins = (
     "tests.fixtures.keys",
     "tests.fixtures.databases",
     "tests.fixtures.plugins",
+    "tests.fixtures.agent_sign_in",
 )

@@ -129,9 +129,11 @@ class SignedCookies:
         return payload if isinstance(payload, dict) and payload.get("v") == FORMAT else None
 
     def _set(self, handler: web.RequestHandler, name: str, value: str, path: str, max_age: int) -> None:
-        expires = None if max_age else 0  # 0: the epoch, so old browsers drop it too
-        handler.set_cookie(name, value, path=path, max_age=max_age, expires=expires, httponly=True,
-                           secure=self.secure, samesite="Lax")
+        flags = {"path": path, "httponly": True, "secure": self.secure, "samesite": "Lax"}
+        if max_age:
+            handler.set_cookie(name, value, max_age=max_age, **flags)
+        else:  # an expiry in the past: the browser drops it (the same flags, or a __Host- cookie stays)
+            handler.clear_cookie(name, **flags)
 
 
 def _number(value: Any) -> float:
