@@ -38,6 +38,9 @@ ACCOUNTS = {
     "alice": {"email": "alice@gemeente.example", "name": "Alice Agent", "groups": ["agents", "staff"]},
     "bob": {"email": "bob@gemeente.example", "name": "Bob Sales", "groups": ["sales"]},
 }
+#: The agent page's settings in the browser tests (the streams library is a stand-in, served by the test).
+CCP_URL = "https://example.my.connect.aws/ccp-v2"
+STREAMS_URL = "https://static.example.nl/amazon-connect-streams/connect-streams-min.js"
 ALB_ARN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/agents/0123456789abcdef"
 
 
