@@ -161,7 +161,7 @@ class AlbSignIn:
             return _refused("too large")
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
+        except (jwt.PyJWTError, ValueError, TypeError):
             return _refused("not a JWT")
         if header.get("alg") != "ES256":
             return _refused("alg is not ES256")
@@ -178,7 +178,7 @@ class AlbSignIn:
                                           options={"verify_aud": False})
         except jwt.ExpiredSignatureError:
             return _refused("expired")
-        except jwt.PyJWTError:
+        except (jwt.PyJWTError, ValueError, TypeError):  # whatever a crafted token provokes: a refusal
             return _refused("bad signature or claims")
         verified = decoded["header"]
         if verified.get("signer") != self.signer or not self._unexpired(verified.get("exp")):

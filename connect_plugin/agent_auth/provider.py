@@ -195,7 +195,7 @@ class OpenIdProvider:
                                 options={"require": ["iss", "aud", "exp", "iat", "sub"]})
         except jwt.PyJWKClientConnectionError:
             raise ProviderUnavailable("the provider's signing keys could not be fetched") from None
-        except jwt.PyJWTError as error:
+        except (jwt.PyJWTError, ValueError, TypeError) as error:  # whatever a crafted token provokes
             raise SignInRefused(f"the ID token was refused ({type(error).__name__})") from None
         given = claims.get("nonce")
         if not isinstance(given, str) or not hmac.compare_digest(given.encode(), nonce.encode()):
