@@ -162,14 +162,13 @@ async def test_an_agent_outside_the_allowed_groups_is_403(alb_plugin, alb_key_se
 
 @pytest.mark.gen_test(timeout=30)
 async def test_the_live_channel_is_guarded_the_same_way(alb_plugin, alb_key_server):
-    key = alb_key_server.new_key("kid-1")
+    alb_key_server.new_key("kid-1")
     denied = await alb_plugin.api.call("GET", f"/session_events/{CONTACT}")
     assert denied.status == 401
     forged = await alb_plugin.api.call("GET", f"/session_events/{CONTACT}", headers={
         "x-amzn-oidc-data": alb_token(ec.generate_private_key(ec.SECP256R1()), "kid-1", ALICE)})
     assert forged.status == 401
     assert alb_key_server.hits == {"kid-1": 1}
-    del key
 
 
 @pytest.mark.gen_test(timeout=30)

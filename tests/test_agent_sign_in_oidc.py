@@ -13,14 +13,14 @@ import logging
 import time
 from email.utils import parsedate_to_datetime
 from http.cookies import SimpleCookie
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 
 from connect_plugin.model import Agent
 from tests.fixtures.plugins import run_sync
-from tests.sign_in_support import COOKIE_SECRET, OpenIdProviderProcess, cookie_header
+from tests.sign_in_support import OpenIdProviderProcess, cookie_header
 from tests.support import dtmf_of, free_port
 
 CONTACT = "9c1e2d3f-4a5b-4c6d-8e7f-0a1b2c3d4e5f"
@@ -144,14 +144,9 @@ async def test_forged_foreign_and_expired_cookies_are_401(oidc_plugin, oidc_prov
 
 @pytest.mark.gen_test(timeout=60)
 @pytest.mark.parametrize("next_path", ["//evil.example/", "https://evil.example/", "/\\evil.example", "/\t/evil",
-                                       "evil", "/%0a", "/a b", "http:/evil.example"])
+                                       "evil", "/a b", "http:/evil.example", "/\n/evil.example"])
 async def test_login_refuses_a_next_that_leaves_this_server(oidc_plugin, next_path):
-    from urllib.parse import quote
-
     response = await fetch(oidc_plugin, f"/agent/login?next={quote(next_path, safe='')}")
-    if next_path == "/%0a":  # percent-encoded: a path on this server like any other
-        assert response.code == 302
-        return
     assert response.code == 400, next_path
     assert b"next must be a path on this server" in response.body
 
@@ -275,9 +270,3 @@ async def test_without_sign_in_nobody_is_audited(plugin_factory, mint, caplog):
     assert (await plugin.api.info(CONTACT)).status == 200
     assert [r for r in caplog.records if r.name == "connect_plugin.audit"] == []
 
-
-def test_the_cookie_secret_is_shared_test_data_not_a_default():
-    from connect_plugin.config.settings import Settings
-
-    assert Settings.__dataclass_fields__["agent_cookie_secret"].default is None
-    assert len(COOKIE_SECRET) >= 32

@@ -61,6 +61,9 @@ def test_agent_signs_in_at_the_provider_and_sees_the_attributes_arrive_live(depl
     assert f"agent alice@gemeente.example read the verified attributes of contact {contact}" in log
     assert "Jane Roe" not in log
     assert "jane@example.com" not in log
+    assert cookie["value"] not in log
+    assert "code=" not in log  # the sign-in's code and state travel in URLs the access log leaves out
+    assert "state=" not in log
 
 
 def test_a_sign_in_made_on_instance_a_is_valid_on_instance_b(deployment, agent_page, mint):
