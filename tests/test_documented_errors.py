@@ -33,7 +33,6 @@ LINK_TOKEN = "documented-errors-link-token"
 CONTACT = "0c8e7f52-9d1a-4b3e-8f6a-5e2d1c0b9a87"
 AGENT_HEADER = "X-Test-Agent"
 OUTSIDER = "outsider"
-ISSUE_9 = pytest.mark.xfail(strict=True, reason="lands with issue 9 (agent sign-in)")
 ISSUE_10 = pytest.mark.xfail(strict=True, reason="lands with issue 10 (hardening)")
 ISSUES_9_10 = pytest.mark.xfail(strict=True, reason="lands with issues 9 (agent sign-in) and 10 (Host allow-list)")
 METRICS = pytest.mark.xfail(strict=True, reason="lands with the metrics part of issue 14")
@@ -44,8 +43,9 @@ BIG_BODY_400 = pytest.mark.xfail(
 
 #: Settings of the built-in sign-ins (issue 9); the provider's address answers nothing.
 OIDC = {"agent_auth": "oidc", "oidc_issuer": "http://127.0.0.1:9/", "oidc_client_id": "connect-plugin",
-        "oidc_client_secret": "client-secret-for-tests", "agent_cookie_secret": "cookie-secret-for-tests-0123456789"}
-ALB = {"agent_auth": "alb",
+        "oidc_client_secret": "client-secret-for-tests", "agent_cookie_secret": "cookie-secret-for-tests-0123456789",
+        "oidc_allow_any_agent": True}
+ALB = {"agent_auth": "alb", "oidc_allow_any_agent": True,
        "alb_signer_arn": "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/agents/0123456789abcdef"}
 CORE_AUTH = {"core_auth_user": "core", "core_auth_password": "core-password-for-tests"}
 METRICS_ON = {"metrics": True, "metrics_token": "metrics-token-for-tests-0123456789"}
@@ -214,9 +214,9 @@ ROWS = [
     Row(END, 405, "MethodNotAllowed", method="GET", headers=bearer()),
     # GET /session_info/{contactid} (the display)
     Row(INFO, 401, "Unauthorized", path=f"/session_info/{CONTACT}", settings=SIGN_IN, fields=("login_url",)),
-    Row(INFO, 401, "Unauthorized", path=f"/session_info/{CONTACT}", settings=OIDC, marks=(ISSUE_9,),
+    Row(INFO, 401, "Unauthorized", path=f"/session_info/{CONTACT}", settings=OIDC,
         fields=("login_url",), name="session_info without an oidc sign-in"),
-    Row(INFO, 401, "Unauthorized", path=f"/session_info/{CONTACT}", settings=ALB, marks=(ISSUE_9,),
+    Row(INFO, 401, "Unauthorized", path=f"/session_info/{CONTACT}", settings=ALB,
         name="session_info without the load balancer's header"),
     Row(INFO, 403, "Forbidden", path=f"/session_info/{CONTACT}", settings=SIGN_IN, headers=agent(OUTSIDER)),
     Row(INFO, 404, "NotFound", path="/session_info/no-such-call"),
@@ -225,7 +225,7 @@ ROWS = [
     Row(INFO, 405, "MethodNotAllowed", path=f"/session_info/{CONTACT}", method="POST", body={}),
     # GET /session_events/{contactid} (the display, live)
     Row(EVENTS, 401, "Unauthorized", path=f"/session_events/{CONTACT}", settings=SIGN_IN),
-    Row(EVENTS, 401, "Unauthorized", path=f"/session_events/{CONTACT}", settings=ALB, marks=(ISSUE_9,),
+    Row(EVENTS, 401, "Unauthorized", path=f"/session_events/{CONTACT}", settings=ALB,
         name="session_events without the load balancer's header"),
     Row(EVENTS, 403, "Forbidden", path=f"/session_events/{CONTACT}", settings=SIGN_IN, headers=agent(OUTSIDER)),
     Row(EVENTS, 404, "NotFound", path="/session_events/not%20a%20contact"),
@@ -274,12 +274,12 @@ ROWS = [
     Row("GET /amazon-connect-ui/config.js", 405, "MethodNotAllowed", method="POST", body={}),
     # agent sign-in (agent_auth = "oidc")
     Row("GET /agent/login", 421, "MisdirectedRequest", settings=OIDC, headers=WRONG_HOST, marks=(ISSUES_9_10,)),
-    Row("GET /agent/login", 405, "MethodNotAllowed", settings=OIDC, method="DELETE", marks=(ISSUE_9,)),
-    Row("GET /agent/callback", 400, "BadRequest", settings=OIDC, marks=(ISSUE_9,)),
+    Row("GET /agent/login", 405, "MethodNotAllowed", settings=OIDC, method="DELETE"),
+    Row("GET /agent/callback", 400, "BadRequest", settings=OIDC),
     Row("GET /agent/callback", 421, "MisdirectedRequest", settings=OIDC, headers=WRONG_HOST, marks=(ISSUES_9_10,)),
-    Row("GET /agent/callback", 405, "MethodNotAllowed", settings=OIDC, method="DELETE", marks=(ISSUE_9,)),
+    Row("GET /agent/callback", 405, "MethodNotAllowed", settings=OIDC, method="DELETE"),
     Row("GET /agent/logout", 421, "MisdirectedRequest", settings=OIDC, headers=WRONG_HOST, marks=(ISSUES_9_10,)),
-    Row("GET /agent/logout", 405, "MethodNotAllowed", settings=OIDC, method="DELETE", marks=(ISSUE_9,)),
+    Row("GET /agent/logout", 405, "MethodNotAllowed", settings=OIDC, method="DELETE"),
 ]
 
 
