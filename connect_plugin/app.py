@@ -20,7 +20,7 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application
 
 from . import handlers as h
-from . import web
+from . import openapi, web
 from .codes import code_secret_for
 from .config import Settings
 from .feedback import SessionFeedback
@@ -55,6 +55,7 @@ class PluginApplication(Application):
             (rf"/session_info/{h.PATH_ID}", h.InfoHandler),
             (r"/clean_db", h.CleanHandler),
             (r"/health", h.HealthHandler),
+            (r"/openapi\.json", openapi.OpenApiHandler),
             *web.routes(),
             *agent_auth.routes(),
         ]

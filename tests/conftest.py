@@ -5,4 +5,5 @@ pytest_plugins = (
     "tests.fixtures.databases",
     "tests.fixtures.plugins",
     "tests.fixtures.tokens",
+    "tests.fixtures.agent_sign_in",
 )
