@@ -2,9 +2,9 @@
 
 This is the one place that knows the order of things.  It knows no HTTP
 (handlers call it) and no SQL (the store does that); tokens are read by
-``tokens``, in a small thread pool so that the event loop keeps answering
-while RSA works.  Every method raises ``errors.PluginError`` subclasses for
-the handlers to render.
+``tokens``, in a few threads so that the event loop keeps answering while
+RSA works, with a bound on how many tokens may wait for them.  Every method
+raises ``errors.PluginError`` subclasses for the handlers to render.
 
 Codes reach the store only as keys (``codes.code_key``, ``codes.result_key``);
 a result is stored as the JWE received, with its replay key (one session per
@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from . import codes, tokens
 from .budget import WINDOW_SECONDS, LinkBudget
 from .config import Settings
-from .errors import CodesExhausted, CodeTaken, InvalidToken, NotFound, PluginError, TokenReused
+from .errors import CodesExhausted, CodeTaken, InvalidToken, NotFound, PluginError, TokenReused, TooManyRequests
 from .feedback import LOGOUT, USER_ACTIVE, SessionFeedback
 from .hookspecs import CodeGenerator, Notifier, SessionStore, Translator
 from .model import Agent, AuthResult, NewResult, NewSession, SessionInfo
@@ -37,8 +37,13 @@ log = logging.getLogger(__name__)
 audit = logging.getLogger("connect_plugin.audit")
 
 DTMF_ALPHABET = frozenset("0123456789")
-#: Threads for token cryptography: enough to use the cores, few enough to leave the event loop one.
-CRYPTO_THREADS = max(1, min(4, os.cpu_count() or 1))
+#: Threads that check tokens on receipt (untrusted input): enough to use the cores, few enough to leave the
+#: event loop one.  Stored results, read again for agents and feedback, have a thread of their own, so a flood
+#: of junk tokens never queues in front of an agent's read.
+CRYPTO_THREADS = max(1, min(4, (os.cpu_count() or 1) // 2))
+#: Receipts that may wait for a crypto thread at once; beyond, a token is refused at once (429, Retry-After: 1)
+#: without any decryption: a flood of tokens for a live code cannot pile up work the event loop must carry.
+MAX_PENDING_RECEIPTS = 16
 #: Rows per delete while cleaning up: each statement is short, and other requests run in between.
 CLEANUP_BATCH = 1000
 
@@ -66,7 +71,7 @@ class FlowService:
     ``code_secret`` is the server's key for DTMF codes (``codes.code_secret_for``).
     ``clock`` gives the time everywhere (tests move it); ``budget_window`` is
     the length in seconds of a link failure window.  The service owns its
-    crypto thread pool: :meth:`close` shuts it down.
+    crypto threads: :meth:`close` shuts them down.
     """
 
     def __init__(
@@ -95,7 +100,9 @@ class FlowService:
             issuer=settings.expected_issuer, audience=settings.expected_audience,
         )
         self._code_secret = code_secret
-        self._crypto = ThreadPoolExecutor(CRYPTO_THREADS, thread_name_prefix="connect-plugin-crypto")
+        self._receipts = ThreadPoolExecutor(CRYPTO_THREADS, thread_name_prefix="connect-plugin-receipt")
+        self._rereads = ThreadPoolExecutor(1, thread_name_prefix="connect-plugin-reread")
+        self._pending_receipts = 0
         self._background: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
@@ -217,16 +224,26 @@ class FlowService:
         """Let feedback decryptions under way finish, then stop the crypto threads."""
         if self._background:
             await asyncio.wait(set(self._background), timeout=2.0)
-        stop = functools.partial(self._crypto.shutdown, wait=True, cancel_futures=True)
-        await asyncio.get_running_loop().run_in_executor(None, stop)
+        for pool in (self._receipts, self._rereads):
+            stop = functools.partial(pool.shutdown, wait=True, cancel_futures=True)
+            await asyncio.get_running_loop().run_in_executor(None, stop)
 
     # -- tokens, off the event loop --------------------------------------------------------
 
     async def _receive(self, token: str, now: float) -> tuple[AuthResult, NewResult]:
-        """Verify a token on receipt: the result, and what the store keeps of it."""
-        verified = await self._off_loop(
-            tokens.read_verified, token, self.settings.decryption_key, self.settings.signature_key,
-            self.policy, now=now)
+        """Verify a token on receipt: the result, and what the store keeps of it.
+
+        ``TooManyRequests`` at once when ``MAX_PENDING_RECEIPTS`` are already waiting.
+        """
+        if self._pending_receipts >= MAX_PENDING_RECEIPTS:
+            raise TooManyRequests(1)
+        self._pending_receipts += 1
+        try:
+            verified = await self._off_loop(
+                self._receipts, tokens.read_verified, token, self.settings.decryption_key,
+                self.settings.signature_key, self.policy, now=now)
+        finally:
+            self._pending_receipts -= 1
         stored = NewResult(jwe=token, replay_key=verified.replay_key,
                            replay_expires=verified.expires_at + self.policy.leeway,
                            feedback=verified.result.session_url is not None)
@@ -235,12 +252,13 @@ class FlowService:
     async def _reread(self, jwe: str) -> AuthResult:
         """A stored result, decrypted again (its time was checked when it arrived)."""
         return await self._off_loop(
-            tokens.read_auth_result, jwe, self.settings.decryption_key, self.settings.signature_key,
+            self._rereads, tokens.read_auth_result, jwe, self.settings.decryption_key, self.settings.signature_key,
             self.policy, check_expiry=False)
 
-    async def _off_loop(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    @staticmethod
+    async def _off_loop(pool: ThreadPoolExecutor, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         call = functools.partial(func, *args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(self._crypto, call)
+        return await asyncio.get_running_loop().run_in_executor(pool, call)
 
     # -- session feedback -------------------------------------------------------------------
 

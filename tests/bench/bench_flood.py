@@ -28,11 +28,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from Crypto.PublicKey import RSA
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
+from connect_plugin import keys as plugin_keys
 from connect_plugin import tokens
 from connect_plugin.model import AuthResult
-from tests.support import Api, PluginProcess, new_private_key, rsa_keyset, write_config
+from tests.support import Api, PluginProcess, rsa_keyset, write_config
 
 TARGET_P99_MS = 50.0
 MAX_IN_FLIGHT = 512  # junk requests outstanding at once: past this the flood is capped, and says so
@@ -49,17 +51,27 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 
 
 async def probe(api: Api, rate: float, seconds: float) -> list[float]:
-    """``GET /health`` every ``1/rate`` s for ``seconds``, one at a time; the latencies."""
+    """``GET /health`` every ``1/rate`` s for ``seconds``, open loop; the latencies.
+
+    Each probe is sent on schedule even while earlier ones wait, so a stall
+    shows in every probe it delays, not in one (no coordinated omission).
+    """
     latencies: list[float] = []
     loop = asyncio.get_running_loop()
-    began = loop.time()
-    for i in range(int(rate * seconds)):
-        await asyncio.sleep(max(0.0, began + i / rate - loop.time()))
+
+    async def one() -> None:
         sent = time.perf_counter()
-        response = await api.call("GET", "/health", timeout=30)
+        response = await api.call("GET", "/health", timeout=60)
         latencies.append(time.perf_counter() - sent)
         if response.status != 200:
             raise RuntimeError(f"/health answered {response.status}")
+
+    began = loop.time()
+    probes = []
+    for i in range(int(rate * seconds)):
+        await asyncio.sleep(max(0.0, began + i / rate - loop.time()))
+        probes.append(asyncio.ensure_future(one()))
+    await asyncio.gather(*probes)
     return latencies
 
 
@@ -100,7 +112,7 @@ async def flood(url: str, junk: list[str], rate: float, seconds: float) -> tuple
 def junk_tokens(count: int) -> list[str]:
     """Tokens that decrypt with the plugin's key and then fail the signature check."""
     keys = rsa_keyset()
-    stranger = new_private_key("RSA")
+    stranger = plugin_keys.PrivateKey("RSA", RSA.generate(2048))
     return [tokens.make_auth_result(AuthResult("succes", {"email": f"junk{i}@example.invalid"}),
                                     keys.encrypt, stranger) for i in range(count)]
 
