@@ -141,8 +141,10 @@ class FlowService:
         """Verify a posted result and store it, once, with the session it belongs to.
 
         The session is looked up first: an unknown code, or one whose result is
-        already in, costs no decryption.
+        already in, costs no decryption.  While ``MAX_PENDING_RECEIPTS`` tokens
+        wait to be checked, a token is refused before even that (``TooManyRequests``).
         """
+        self._receipt_room()
         key = codes.result_key(result_code)
         if not await self.store.awaits_result(key):
             raise NotFound()
@@ -235,8 +237,7 @@ class FlowService:
 
         ``TooManyRequests`` at once when ``MAX_PENDING_RECEIPTS`` are already waiting.
         """
-        if self._pending_receipts >= MAX_PENDING_RECEIPTS:
-            raise TooManyRequests(1)
+        self._receipt_room()
         self._pending_receipts += 1
         try:
             verified = await self._off_loop(
@@ -254,6 +255,11 @@ class FlowService:
         return await self._off_loop(
             self._rereads, tokens.read_auth_result, jwe, self.settings.decryption_key, self.settings.signature_key,
             self.policy, check_expiry=False)
+
+    def _receipt_room(self) -> None:
+        """``TooManyRequests`` while ``MAX_PENDING_RECEIPTS`` tokens wait for the receipt threads."""
+        if self._pending_receipts >= MAX_PENDING_RECEIPTS:
+            raise TooManyRequests(1)
 
     @staticmethod
     async def _off_loop(pool: ThreadPoolExecutor, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
