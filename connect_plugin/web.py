@@ -7,6 +7,8 @@
   changed, and a keepalive comment when nothing happened for a while.  The
   fan-out lives behind ``hookspecs.Notifier``: nothing here knows how events
   reach this process.
+* ``GET /display_labels``: the display's labels for the browser's language,
+  so that its first paint (from ``/session_info``) is labelled too.
 * ``GET /attribute-ui/?<contact id>``: the attribute display (static files).
 * ``GET /amazon-connect-ui/``: the agent's page around Amazon's CCP, with its
   ``config.js`` generated from the settings.
@@ -14,7 +16,8 @@
 Files in ``settings.web_dir`` (same layout as ``web_assets``) are served in
 place of the built-in ones: a deployer's ``config.js``, or the
 ``amazon-connect-streams`` library.  Labels come from the translator hook in
-the locale negotiated from ``Accept-Language``; the built-in interface strings
+the locale negotiated from ``Accept-Language`` (tags without a label there
+fall back to ``default_locale``'s); the built-in interface strings
 are ``web_assets/attribute-ui/strings.json``, the one place they live.
 """
 
@@ -117,11 +120,28 @@ def display_locale(header: str | None, translator: Translator, default: str) -> 
     return negotiate_locale(header, [*translator.locales(), *interface_strings()], default)
 
 
-def page_labels(translator: Translator, locale: str) -> dict[str, str]:
+def tag_labels(translator: Translator, locale: str, default: str) -> dict[str, str]:
+    """Labels of purpose tags and attribute keys for ``locale``, else ``default``'s (as the reference does).
+
+    A browser whose language has no labels sees the ``default_locale`` ones
+    (Dutch unless configured), never the raw tags where a label exists.  Only
+    tags fall back: the interface strings keep the browser's language.
+    """
+    interface_keys = {key for strings in interface_strings().values() for key in strings}
+    fallback = {tag: label for tag, label in translator.labels(default).items() if tag not in interface_keys}
+    return {**fallback, **translator.labels(locale)}
+
+
+def page_labels(translator: Translator, locale: str, default: str) -> dict[str, str]:
     """Interface strings for ``locale`` with the translator's labels over them (one flat map)."""
     builtin = interface_strings()
     strings = builtin.get(locale) or builtin.get(locale.split("-", 1)[0]) or builtin[FALLBACK_STRINGS_LOCALE]
-    return {**strings, **translator.labels(locale)}
+    return {**strings, **tag_labels(translator, locale, default)}
+
+
+def labels_message(translator: Translator, locale: str, default: str) -> dict[str, Any]:
+    """What the display needs to label a call: ``{"locale", "default_locale", "labels"}``."""
+    return {"locale": locale, "default_locale": default.lower(), "labels": page_labels(translator, locale, default)}
 
 
 def session_state(info: SessionInfo | None, labels: Mapping[str, str], locale: str) -> dict[str, Any]:
@@ -175,14 +195,14 @@ class SessionEventsHandler(h.AgentHandler):
         """Stream the call's state until the display goes away or the plugin stops."""
         self.agent = await self.require_agent(contact_id)
         service = self.service
-        locale = display_locale(self.request.headers.get("Accept-Language"), service.translator,
-                                self.app.config.default_locale)
+        default = self.app.config.default_locale
+        locale = display_locale(self.request.headers.get("Accept-Language"), service.translator, default)
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
         self.set_header("X-Accel-Buffering", "no")  # proxies such as nginx: pass events on at once
         subscription = service.notifier.listen(contact_id)  # before the first read: no change slips through
         try:
             self.write(f"retry: {RETRY_MS}\n\n")
-            self.write(sse_event("labels", {"locale": locale, "labels": page_labels(service.translator, locale)}))
+            self.write(sse_event("labels", labels_message(service.translator, locale, default)))
             await self._stream(contact_id, subscription, locale)
         except StreamClosedError:
             pass  # the display went away mid-write
@@ -190,7 +210,7 @@ class SessionEventsHandler(h.AgentHandler):
             subscription.close()
 
     async def _stream(self, contact_id: str, subscription: Subscription, locale: str) -> None:
-        labels = self.service.translator.labels(locale)
+        labels = tag_labels(self.service.translator, locale, self.app.config.default_locale)
         keepalive = float(self.app.config.events_keepalive)
         last: dict[str, Any] | None = None
         while True:
@@ -243,6 +263,25 @@ class SessionEventsHandler(h.AgentHandler):
         if self._gone.is_set() or change.cancelled():
             return None
         return change.result()
+
+
+class LabelsHandler(h.AgentHandler):
+    """``GET /display_labels``: the display's labels in the browser's language, for its first paint.
+
+    The same ``{"locale", "default_locale", "labels"}`` as the stream's first
+    event, so that a display can label what ``/session_info`` answers before
+    (or without) the live stream.  Holds no citizen's data, but like the
+    display itself it is for signed-in agents only.
+    """
+
+    cors = True
+
+    async def get(self) -> None:
+        await self.require_agent(None)
+        default = self.app.config.default_locale
+        locale = display_locale(self.request.headers.get("Accept-Language"), self.service.translator, default)
+        self.set_header("Vary", "Accept-Language, Origin")
+        self.send_json(labels_message(self.service.translator, locale, default))
 
 
 # --------------------------------------------------------------------------- pages
@@ -349,6 +388,8 @@ class AgentConfigHandler(h.BaseHandler):
 
     The generated file sets the reference's globals ``AmazonConnectURL`` and
     ``AttributeURL``, and ``StreamsURL`` for the ``amazon-connect-streams`` library.
+    ``AttributeURL`` has the reference's form, without the ``?`` that the page
+    puts before the contact id.
     """
 
     def get(self) -> None:
@@ -361,7 +402,7 @@ class AgentConfigHandler(h.BaseHandler):
             return
         values = {
             "AmazonConnectURL": settings.amazon_connect_url,
-            "AttributeURL": settings.attribute_url or f"../{DISPLAY_DIR}/?",
+            "AttributeURL": settings.attribute_url or f"../{DISPLAY_DIR}/",
             "StreamsURL": settings.streams_url or "connect-streams-min.js",
         }
         lines = ["// Made by connect-plugin from its settings (amazon_connect_url, attribute_url, streams_url).",
@@ -387,6 +428,7 @@ def routes() -> list[tuple[str, Any, dict[str, Any]] | tuple[str, Any]]:
     """Routes for the browser-facing pages and their data."""
     return [
         (rf"/session_events/{h.PATH_ID}", SessionEventsHandler),
+        (r"/display_labels", LabelsHandler),
         (rf"/{DISPLAY_DIR}", SlashRedirectHandler),
         (rf"/{DISPLAY_DIR}/(.*)", PageHandler, {"path": DISPLAY_DIR, "default_filename": "index.html"}),
         (rf"/{AGENT_DIR}", SlashRedirectHandler),

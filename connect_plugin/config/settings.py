@@ -229,7 +229,8 @@ class Settings:
             "(serve it yourself: see docs/agent-screens.md)")
     attribute_url: str = setting(
         "", parse=v.string, shown_default="`../attribute-ui/`",
-        doc="the display URL the agent page opens with `?<ContactId>` appended")
+        doc="the display URL, as in the reference's `config.js`: the agent page opens `<attribute_url>?<ContactId>` "
+            "(one `?`, also when the URL already ends with it)")
     web_dir: str = setting(
         "", parse=v.directory, shown_default="none",
         doc="a folder whose `attribute-ui/...` and `amazon-connect-ui/...` files are served instead of the "
