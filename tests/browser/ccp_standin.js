@@ -19,7 +19,9 @@
 // The test drives it through window.ccp (offer, accept, end, clear).
 (() => {
   const ARN = "arn:aws:connect:eu-central-1:123456789012:instance/00000000-0000-4000-8000-000000000000";
+  const AGENT_ID = "22222222-2222-4222-8222-222222222222";
   const QUEUE = { queueARN: `${ARN}/queue/11111111-1111-4111-8111-111111111111`, name: "BasicQueue" };
+  const AGENT_QUEUE = { queueARN: `${ARN}/queue/agent/${AGENT_ID}`, name: null }; // each agent has one
   const contacts = new Map(); // contact id -> contact data, in arrival order
   const seen = [];
 
@@ -31,7 +33,7 @@
     return {
       name: "Test Agent",
       username: "test-agent",
-      agentARN: `${ARN}/agent/22222222-2222-4222-8222-222222222222`,
+      agentARN: `${ARN}/agent/${AGENT_ID}`,
       softphoneEnabled: true,
       permissions: [],
       dialableCountries: ["nl"],
@@ -41,7 +43,7 @@
         routingProfileARN: `${ARN}/routing-profile/33333333-3333-4333-8333-333333333333`,
         routingProfileId: `${ARN}/routing-profile/33333333-3333-4333-8333-333333333333`,
         defaultOutboundQueue: { ...QUEUE, queueId: QUEUE.queueARN },
-        queues: [{ ...QUEUE, queueId: QUEUE.queueARN }],
+        queues: [QUEUE, AGENT_QUEUE].map((queue) => ({ ...queue, queueId: queue.queueARN })),
       },
     };
   }
