@@ -149,3 +149,30 @@ def test_web_dir_is_found_next_to_the_config_file_and_must_exist(tmp_path, keyse
     with pytest.raises(ConfigError) as error:
         load_settings(write_config(tmp_path / "bad.toml", keyset, events_keepalive=0), environ={})
     assert error.value.key == "events_keepalive"
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_display_labels_keep_the_interface_language_and_fall_back_to_default_locale_for_tags(plugin_factory):
+    plugin = await plugin_factory(translations={
+        "nl": {"report_move": "Verhuizing doorgeven", "attributes": "Gecontroleerde gegevens"},
+        "en": {"email": "E-mail address"},
+    })
+    response = await plugin.api.call("GET", "/display_labels", headers={"Accept-Language": "en-US,en;q=0.8"})
+    assert response.status == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    assert (response.json["locale"], response.json["default_locale"]) == ("en", "nl")
+    labels = response.json["labels"]
+    assert labels["report_move"] == "Verhuizing doorgeven"  # no English label: the default locale's, not the tag
+    assert labels["email"] == "E-mail address"
+    assert labels["attributes"] == "Verified attributes"  # an interface string stays in the browser's language
+    german = (await plugin.api.call("GET", "/display_labels", headers={"Accept-Language": "de"})).json
+    assert (german["locale"], german["labels"]["attributes"]) == ("nl", "Gecontroleerde gegevens")
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_display_labels_answer_only_origins_that_may_read_session_data(plugin_factory):
+    plugin = await plugin_factory(allowed_origins=["https://agents.example.nl"])
+    allowed = await plugin.api.call("GET", "/display_labels", headers={"Origin": "https://agents.example.nl"})
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://agents.example.nl"
+    other = await plugin.api.call("GET", "/display_labels", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
