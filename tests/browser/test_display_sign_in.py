@@ -10,10 +10,8 @@ the display connect again, as it would after a deployment or a network blip.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
-from connect_plugin.hookspecs import hookimpl
-from connect_plugin.model import Agent
 from tests.browser.pages import (
     CCP_URL,
     ccp_frame,
@@ -23,44 +21,10 @@ from tests.browser.pages import (
     shown_attributes,
     state_of,
 )
+from tests.browser.sign_in_switch import SwitchableSignIn
 
 CONTACT = "5d2c8e14-7b3a-4f60-9e1d-2a4b6c8d0e1f"
 TRANSLATIONS = {"en": {"report_move": "Report a move", "email": "E-mail address"}}
-
-
-class SwitchableSignIn:
-    """An ``AgentAuth`` registered through the hook; ``verdict`` is ``signed_in``, ``signed_out`` or ``forbidden``."""
-
-    mode = "test"
-
-    def __init__(self, with_login_url: bool = True) -> None:
-        self.verdict = "signed_in"
-        self.with_login_url = with_login_url
-
-    @hookimpl
-    def connect_plugin_agent_auth(self, settings):
-        return self
-
-    async def start(self):
-        pass
-
-    async def close(self):
-        pass
-
-    def routes(self):
-        return ()
-
-    async def identify(self, request):
-        return None if self.verdict == "signed_out" else Agent(subject="agent-7", email="agent7@example.nl")
-
-    async def may_view(self, agent, contact_id):
-        return self.verdict != "forbidden" or contact_id is None
-
-    def login_url(self, request):
-        """Like an OpenID Connect mode: this server's sign-in, back to the request after."""
-        if not self.with_login_url:
-            return None
-        return f"{request.protocol}://{request.host}/agent/login?next={quote(request.path, safe='')}"
 
 
 def verified_display(live, calls, open_page, mint, sign_in, locale="en-US"):
@@ -94,6 +58,10 @@ def test_an_ended_sign_in_says_so_links_to_sign_in_and_hides_the_data(live, call
     href = urlsplit(link.get_attribute("href"))
     assert (f"{href.scheme}://{href.netloc}", href.path) == (plugin.base_url, "/agent/login")
     assert parse_qs(href.query)["next"] == [f"/attribute-ui/?{CONTACT}"]  # back to this display, not to JSON
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")  # past the display's scrolling area, to the link
+    assert page.evaluate("() => [document.activeElement.id, document.activeElement.matches(':focus-visible'),"
+                         " getComputedStyle(document.activeElement).outlineStyle]") == ["sign-in-link", True, "solid"]
     keep_screenshot(page, "signed-out")
     sign_in.verdict = "signed_in"  # signed in again in another tab; coming back to this one, the display asks
     page.evaluate("() => document.dispatchEvent(new Event('visibilitychange'))")
@@ -134,8 +102,7 @@ def test_the_first_paint_says_sign_in_again_when_the_data_server_refuses(live, c
     web_dir = tmp_path / "web" / "attribute-ui"
     web_dir.mkdir(parents=True)
     pages = live(web_dir=str(web_dir.parent))  # serves the display, no sign-in of its own
-    sign_in = SwitchableSignIn()
-    sign_in.verdict = "signed_out"
+    sign_in = SwitchableSignIn(verdict="signed_out")
     data = live(hook_plugins=[sign_in], allowed_origins=[pages.origin])
     (web_dir / "config.js").write_text(f"window.SERVER_URL = {data.base_url!r};\n")
     calls(data).linked("report_move", CONTACT, mint())
