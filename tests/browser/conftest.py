@@ -2,9 +2,9 @@
 
 Chromium: ``$CONNECT_PLUGIN_CHROMIUM``, else ``/usr/bin/chromium``.  Without
 it these tests skip, unless ``CI`` is set: then they fail.  Playwright never
-downloads a browser here.  The same holds for the npm packages the pages are
-tested with (``tests/browser/npm``: ``npm ci --prefix tests/browser/npm``, which
-``.ci/run`` does).
+downloads a browser here.  The npm packages the pages are tested with
+(``tests/browser/npm``, pinned by its lockfile) are installed by ``.ci/run``, or
+with ``npm ci`` on first use; without npm those tests skip (fail under CI).
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ screenshot of it in ``docs/screenshots/``.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +30,21 @@ WAIT_MS = 10_000
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
 
 
+def standin_script() -> str:
+    """The hand-written stand-in for the streams library (``connect_standin.js``): for the sign-in tests only."""
+    return (HERE / "connect_standin.js").read_text(encoding="utf-8")
+
+
 def npm_file(name: str) -> Path:
-    """A file of an installed npm package; skips the test without it (fails it under CI)."""
+    """A file of the pinned npm packages, installed with ``npm ci`` on first use when ``.ci/run`` has not.
+
+    Without npm (or the registry) the test skips, and fails under CI.
+    """
     path = NPM_MODULES / name
+    npm = shutil.which("npm")
+    if not path.is_file() and npm is not None:
+        subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
+                       cwd=NPM_MODULES.parent, check=False, timeout=300, stdout=subprocess.DEVNULL)
     if not path.is_file():
         message = f"{path} is missing: run `npm ci --prefix tests/browser/npm` (.ci/run does)"
         if os.environ.get("CI"):
