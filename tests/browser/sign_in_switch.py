@@ -18,9 +18,10 @@ class SwitchableSignIn:
 
     mode = "test"
 
-    def __init__(self, *, with_login_url: bool = True, verdict: str = "signed_in") -> None:
+    def __init__(self, *, with_login_url: bool = True, verdict: str = "signed_in", cookie: str | None = None) -> None:
         self.verdict = verdict
         self.with_login_url = with_login_url
+        self.cookie = cookie  # when set, only a request carrying this cookie is signed in
 
     @hookimpl
     def connect_plugin_agent_auth(self, settings: Settings) -> SwitchableSignIn:
@@ -38,8 +39,10 @@ class SwitchableSignIn:
         return ()
 
     async def identify(self, request: HTTPServerRequest) -> Agent | None:
-        """No agent when signed out (``401``), else always the same one."""
-        return None if self.verdict == "signed_out" else Agent(subject="agent-7", email="agent7@example.nl")
+        """No agent when signed out (``401``) or without the cookie asked for, else always the same one."""
+        if self.verdict == "signed_out" or (self.cookie is not None and self.cookie not in request.cookies):
+            return None
+        return Agent(subject="agent-7", email="agent7@example.nl")
 
     async def may_view(self, agent: Agent, contact_id: str | None) -> bool:
         """Refused (``403``) a call's data when ``forbidden``; the pages stay open."""

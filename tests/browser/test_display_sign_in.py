@@ -135,3 +135,22 @@ def test_in_the_agent_page_the_link_opens_a_new_tab_and_the_ccp_stays(live, call
     assert page.url == f"{plugin.base_url}/amazon-connect-ui/"  # the agent page (and the call) stayed
     assert page.eval_on_selector("#attributes", "frame => frame.src").endswith(CONTACT)
     keep_screenshot(page, "agent-page-signed-out")
+
+
+def test_a_display_on_another_origin_sends_the_sign_in_cookie(live, calls, open_page, mint, tmp_path):
+    web_dir = tmp_path / "web" / "attribute-ui"
+    web_dir.mkdir(parents=True)
+    pages = live(web_dir=str(web_dir.parent))
+    data = live(hook_plugins=[SwitchableSignIn(cookie="agent_session")], allowed_origins=[pages.origin],
+                translations=TRANSLATIONS)
+    (web_dir / "config.js").write_text(f"window.SERVER_URL = {data.base_url!r};\n")
+    started = calls(data).linked("report_move", CONTACT)
+    page = open_page("en-US")
+    page.context.add_cookies([{"name": "agent_session", "value": "signed-in", "url": data.base_url}])
+    page.goto(f"{pages.base_url}/attribute-ui/?{CONTACT}")
+    # A request without the cookie would be a 401, and the display would say "sign in again".
+    assert state_of(page, "waiting") == "Waiting for the authentication result…"  # /session_info, /display_labels
+    assert page.text_content("#purpose-label") == "Report a move"
+    calls(data).post_result(started["attr_url"], mint(attributes={"email": "jane@example.com"}))
+    assert state_of(page, "verified") == "Verified attributes"  # through the stream
+    assert shown_attributes(page) == [("E-mail address", "jane@example.com")]

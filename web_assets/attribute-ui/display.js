@@ -19,6 +19,9 @@ const RECHECK_MS = 5000; // how often a display that may not see data asks again
 const RESULT_STATES = new Set(["verified", "failed"]);
 const DATA_STATES = new Set(["waiting", ...RESULT_STATES]);
 const FRAMED = window.self !== window.top;
+// The agent's sign-in cookie goes along to a window.SERVER_URL on another origin too; the
+// plugin allows that (Access-Control-Allow-Credentials) for the origins in allowed_origins only.
+const CREDENTIALS = { credentials: "include" };
 
 const view = {
   contactId: readContactId(),
@@ -175,7 +178,7 @@ function parse(raw) {
 /** GET a JSON endpoint: `{status, body}`; null when the plugin cannot be reached (or refuses this origin). */
 async function getJson(url) {
   try {
-    const response = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
+    const response = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store", ...CREDENTIALS });
     const body = parse(await response.text());
     return { status: response.status, body };
   } catch {
@@ -310,7 +313,7 @@ async function onStreamError(source) {
 
 function connect() {
   closeStream();
-  const source = new EventSource(endpoint("session_events"));
+  const source = new EventSource(endpoint("session_events"), { withCredentials: true });
   view.source = source;
   source.addEventListener("labels", onLabels);
   source.addEventListener("session", onSession);
