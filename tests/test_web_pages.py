@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-from connect_plugin import web
+from connect_plugin import labels
 from connect_plugin.config import load_settings
 from connect_plugin.errors import ConfigError
 from tests.support import write_config
@@ -77,7 +77,7 @@ async def test_unknown_page_file_is_404(plugin):
 
 
 def test_built_in_strings_have_the_same_keys_in_dutch_and_english():
-    strings = json.loads(web.STRINGS_FILE.read_text(encoding="utf-8"))
+    strings = json.loads(labels.STRINGS_FILE.read_text(encoding="utf-8"))
     assert set(strings) == {"nl", "en"}
     assert set(strings["nl"]) == set(strings["en"])
     for key in ("waiting", "attributes", "failed", "no_session", "unreachable", "purpose", "loading"):
