@@ -25,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+import time
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, cast
@@ -39,7 +41,7 @@ from . import handlers as h
 from .errors import NotFound, PluginError, error_word
 from .hookspecs import Subscription
 from .labels import display_locale, labels_message, tag_labels
-from .model import STATUS_SUCCESS, SessionInfo
+from .model import STATUS_SUCCESS, Agent, SessionInfo
 
 if TYPE_CHECKING:
     from .app import PluginApplication
@@ -52,6 +54,9 @@ AGENT_DIR = "amazon-connect-ui"
 
 RETRY_MS = 2000  # how soon an EventSource reconnects after the stream ends or drops
 STORE_RETRY_MS = 5000  # ... after this server said its store is unavailable
+
+#: ``Sec-Fetch-Dest`` of a page loaded inside a frame.
+FRAMED = ("iframe", "frame")
 
 DISPLAY_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -100,6 +105,7 @@ class SessionEventsHandler(h.AgentHandler):
     """
 
     cors = True
+    agent: Agent
 
     def initialize(self) -> None:
         """Per request: an event set when the display hangs up."""
@@ -149,9 +155,16 @@ class SessionEventsHandler(h.AgentHandler):
                 return
 
     async def _next_change(self, subscription: Subscription, keepalive: float) -> bool:
-        """Wait for the session to change, with keepalives meanwhile; False when the stream should end."""
+        """Wait for the session to change, with keepalives meanwhile; False when the stream should end.
+
+        The stream also ends when the agent's sign-in does: the display then
+        reconnects, is refused, and asks the agent to sign in again.
+        """
         while not self._stopping():
-            changed = await self._wait(subscription, keepalive)
+            left = self._sign_in_left()
+            if left <= 0:
+                return False
+            changed = await self._wait(subscription, min(keepalive, left))
             if changed is None or self._stopping():
                 return False
             if changed:
@@ -163,6 +176,11 @@ class SessionEventsHandler(h.AgentHandler):
     def _stopping(self) -> bool:
         """True once the plugin is shutting down (the display reconnects to whoever serves next)."""
         return self.app.closing
+
+    def _sign_in_left(self) -> float:
+        """Seconds until the agent's sign-in ends (infinite when it does not say)."""
+        expires = self.agent.expires_at
+        return math.inf if expires is None else expires - time.time()
 
     async def _read(self, contact_id: str) -> SessionInfo | None:
         try:
@@ -227,9 +245,17 @@ class PageHandler(web.StaticFileHandler):
         return self.app.config.web_dir
 
     async def prepare(self) -> None:
-        """Only a signed-in agent gets the pages; a browser without a sign-in is sent to sign in."""
+        """Only a signed-in agent gets the pages; a browser without a sign-in is sent to sign in.
+
+        One exception: the display loaded in a frame (the agent page's) comes
+        without a sign-in.  It holds no data (its data routes are guarded) and,
+        unlike a redirect to an identity provider that refuses to be framed, it
+        can tell the agent that the sign-in has ended.
+        """
         auth = self.app.agent_auth
         agent = await auth.identify(self.request)
+        if agent is None and self.folder == DISPLAY_DIR and self.request.headers.get("Sec-Fetch-Dest") in FRAMED:
+            return
         if agent is None:
             login = auth.login_url(self.request)
             if login is not None and self.request.method in ("GET", "HEAD"):
