@@ -88,6 +88,7 @@ def test_built_in_strings_have_the_same_keys_in_dutch_and_english():
 @pytest.mark.gen_test(timeout=30)
 async def test_agent_config_js_is_made_from_the_settings(plugin_factory):
     plugin = await plugin_factory(amazon_connect_url="https://example.my.connect.aws/ccp-v2",
+                                  ccp_login_url="https://idp.example.nl/app/amazon-connect",
                                   attribute_url='https://display.example.nl/attribute-ui/?"</script>',
                                   streams_url="https://static.example.nl/connect-streams-min.js")
     response = await plugin.api.call("GET", "/amazon-connect-ui/config.js")
@@ -95,6 +96,7 @@ async def test_agent_config_js_is_made_from_the_settings(plugin_factory):
     assert "javascript" in response.headers["Content-Type"]
     values = dict(re.findall(r'^var (\w+) = (".*");$', response.body.decode(), re.MULTILINE))
     assert json.loads(values["AmazonConnectURL"]) == "https://example.my.connect.aws/ccp-v2"
+    assert json.loads(values["CCPLoginURL"]) == "https://idp.example.nl/app/amazon-connect"
     assert json.loads(values["AttributeURL"]) == 'https://display.example.nl/attribute-ui/?"</script>'
     assert "</script>" not in response.body.decode()
     assert json.loads(values["StreamsURL"]) == "https://static.example.nl/connect-streams-min.js"

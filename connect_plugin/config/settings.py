@@ -223,6 +223,10 @@ class Settings:
         "", parse=v.url, shown_default="none",
         doc="the CCP URL of your Amazon Connect instance (`https://<instance>.my.connect.aws/ccp-v2`), "
             "for the agent page")
+    ccp_login_url: str = setting(
+        "", parse=v.url, shown_default="Amazon Connect's own sign-in",
+        doc="where the CCP's sign-in pop-up goes, for an Amazon Connect instance whose agents sign in through "
+            "SAML: your identity provider's address for the Amazon Connect application")
     streams_url: str = setting(
         "", parse=v.string, shown_default="`connect-streams-min.js`",
         doc="where the agent page loads the `amazon-connect-streams` library from "

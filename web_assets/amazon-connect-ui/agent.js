@@ -4,7 +4,8 @@
 // Settings come from config.js, with the reference's names: AmazonConnectURL (the CCP
 // of the Amazon Connect instance), AttributeURL (the display; the page opens
 // <AttributeURL>?<ContactId>) and StreamsURL (where the deployer serves the library's
-// connect-streams-min.js).
+// connect-streams-min.js); and CCPLoginURL, where the CCP's sign-in pop-up goes on an
+// instance whose agents sign in through SAML.
 
 const frame = document.getElementById("attributes");
 const DISPLAY_MIN = 60; // px: the display's frame never gets smaller
@@ -103,10 +104,12 @@ async function main() {
     }
   }
   const connect = window.connect;
-  connect.core.initCCP(document.getElementById("ccp"), {
-    ccpUrl,
-    softphone: { allowFramedSoftphone: true },
-  });
+  const options = { ccpUrl, loginPopup: true, loginPopupAutoClose: true, softphone: { allowFramedSoftphone: true } };
+  const loginUrl = setting("CCPLoginURL", "");
+  if (loginUrl) {
+    options.loginUrl = loginUrl; // SAML: the sign-in pop-up goes to the identity provider's Connect application
+  }
+  connect.core.initCCP(document.getElementById("ccp"), options);
   connect.contact((contact) => {
     const contactId = contact.getContactId();
     contact.onDestroy(() => blank(contactId));
