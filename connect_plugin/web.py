@@ -351,7 +351,8 @@ class AgentConfigHandler(h.BaseHandler):
             "AttributeURL": settings.attribute_url or f"../{DISPLAY_DIR}/",
             "StreamsURL": settings.streams_url or "connect-streams-min.js",
         }
-        lines = ["// Made by connect-plugin from its settings (amazon_connect_url, ccp_login_url, attribute_url, streams_url).",
+        lines = ["// Made by connect-plugin from its settings (amazon_connect_url, ccp_login_url, attribute_url, "
+                 "streams_url).",
                  f"// To use a file of your own instead, put it at <web_dir>/{AGENT_DIR}/config.js."]
         lines += [f"var {name} = {js_string(value)};" for name, value in values.items()]
         self.finish("\n".join(lines) + "\n")
