@@ -136,6 +136,8 @@ class Agent:
     name: str | None = None
     groups: tuple[str, ...] = ()
     anonymous: bool = False
+    #: When the sign-in ends (epoch seconds), if it says: a live display's stream ends then.
+    expires_at: float | None = None
 
     @property
     def audit_name(self) -> str:

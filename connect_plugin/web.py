@@ -7,6 +7,8 @@
   changed, and a keepalive comment when nothing happened for a while.  The
   fan-out lives behind ``hookspecs.Notifier``: nothing here knows how events
   reach this process.
+* ``GET /display_labels``: the display's labels for the browser's language,
+  so that its first paint (from ``/session_info``) is labelled too.
 * ``GET /attribute-ui/?<contact id>``: the attribute display (static files).
 * ``GET /amazon-connect-ui/``: the agent's page around Amazon's CCP, with its
   ``config.js`` generated from the settings.
@@ -14,8 +16,8 @@
 Files in ``settings.web_dir`` (same layout as ``web_assets``) are served in
 place of the built-in ones: a deployer's ``config.js``, or the
 ``amazon-connect-streams`` library.  Labels come from the translator hook in
-the locale negotiated from ``Accept-Language``; the built-in interface strings
-are ``web_assets/attribute-ui/strings.json``, the one place they live.
+the locale negotiated from ``Accept-Language`` (``labels.py``; tags without
+a label there fall back to ``default_locale``'s).
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
-from collections.abc import Iterable, Mapping
-from functools import cache
+import math
+import time
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
@@ -37,8 +39,9 @@ import connect_plugin.web_assets
 
 from . import handlers as h
 from .errors import NotFound, PluginError, error_word
-from .hookspecs import Subscription, Translator
-from .model import STATUS_SUCCESS, SessionInfo
+from .hookspecs import Subscription
+from .labels import display_locale, labels_message, tag_labels
+from .model import STATUS_SUCCESS, Agent, SessionInfo
 
 if TYPE_CHECKING:
     from .app import PluginApplication
@@ -48,13 +51,12 @@ log = logging.getLogger(__name__)
 ASSETS = Path(connect_plugin.web_assets.__path__[0])
 DISPLAY_DIR = "attribute-ui"
 AGENT_DIR = "amazon-connect-ui"
-STRINGS_FILE = ASSETS / DISPLAY_DIR / "strings.json"
-FALLBACK_STRINGS_LOCALE = "en"
 
 RETRY_MS = 2000  # how soon an EventSource reconnects after the stream ends or drops
 STORE_RETRY_MS = 5000  # ... after this server said its store is unavailable
-MAX_LANGUAGES = 16  # Accept-Language entries looked at
-_LANGUAGE_TAG = re.compile(r"^(?:[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*|\*)$")
+
+#: ``Sec-Fetch-Dest`` of a page loaded inside a frame.
+FRAMED = ("iframe", "frame")
 
 DISPLAY_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -63,65 +65,7 @@ DISPLAY_CSP = (
 )
 
 
-# --------------------------------------------------------------------------- labels and locales
-
-
-@cache
-def interface_strings() -> dict[str, dict[str, str]]:
-    """The built-in interface strings: locale -> key -> text (read once from ``strings.json``)."""
-    return json.loads(STRINGS_FILE.read_text(encoding="utf-8"))
-
-
-def accepted_languages(header: str | None) -> list[str]:
-    """The language tags of an ``Accept-Language`` header, most wanted first (``q=0`` left out)."""
-    weighted: list[tuple[float, int, str]] = []
-    for position, item in enumerate((header or "").split(",")[:MAX_LANGUAGES]):
-        tag, *params = (part.strip() for part in item.split(";"))
-        if not _LANGUAGE_TAG.match(tag):
-            continue
-        quality = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if quality > 0:
-            weighted.append((-quality, position, tag.lower()))
-    return [tag for _, _, tag in sorted(weighted)]
-
-
-def negotiate_locale(header: str | None, available: Iterable[str], default: str) -> str:
-    """The best of ``available`` for an ``Accept-Language`` header, else ``default``.
-
-    A tag matches a locale exactly, by its primary language (``en-US`` -> ``en``),
-    or a locale of the same language (``en`` -> ``en-gb``).
-    """
-    locales = sorted({locale.lower() for locale in available})
-    for tag in accepted_languages(header):
-        if tag == "*":
-            break
-        primary = tag.split("-", 1)[0]
-        for candidate in (tag, primary):
-            if candidate in locales:
-                return candidate
-        for locale in locales:
-            if locale.split("-", 1)[0] == primary:
-                return locale
-    return default.lower()
-
-
-def display_locale(header: str | None, translator: Translator, default: str) -> str:
-    """The display's locale: among the translator's and the built-in ones, else ``default``."""
-    return negotiate_locale(header, [*translator.locales(), *interface_strings()], default)
-
-
-def page_labels(translator: Translator, locale: str) -> dict[str, str]:
-    """Interface strings for ``locale`` with the translator's labels over them (one flat map)."""
-    builtin = interface_strings()
-    strings = builtin.get(locale) or builtin.get(locale.split("-", 1)[0]) or builtin[FALLBACK_STRINGS_LOCALE]
-    return {**strings, **translator.labels(locale)}
+# --------------------------------------------------------------------------- what the display shows
 
 
 def session_state(info: SessionInfo | None, labels: Mapping[str, str], locale: str) -> dict[str, Any]:
@@ -161,6 +105,7 @@ class SessionEventsHandler(h.AgentHandler):
     """
 
     cors = True
+    agent: Agent
 
     def initialize(self) -> None:
         """Per request: an event set when the display hangs up."""
@@ -175,14 +120,14 @@ class SessionEventsHandler(h.AgentHandler):
         """Stream the call's state until the display goes away or the plugin stops."""
         self.agent = await self.require_agent(contact_id)
         service = self.service
-        locale = display_locale(self.request.headers.get("Accept-Language"), service.translator,
-                                self.app.config.default_locale)
+        default = self.app.config.default_locale
+        locale = display_locale(self.request.headers.get("Accept-Language"), service.translator, default)
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
         self.set_header("X-Accel-Buffering", "no")  # proxies such as nginx: pass events on at once
         subscription = service.notifier.listen(contact_id)  # before the first read: no change slips through
         try:
             self.write(f"retry: {RETRY_MS}\n\n")
-            self.write(sse_event("labels", {"locale": locale, "labels": page_labels(service.translator, locale)}))
+            self.write(sse_event("labels", labels_message(service.translator, locale, default)))
             await self._stream(contact_id, subscription, locale)
         except StreamClosedError:
             pass  # the display went away mid-write
@@ -190,7 +135,7 @@ class SessionEventsHandler(h.AgentHandler):
             subscription.close()
 
     async def _stream(self, contact_id: str, subscription: Subscription, locale: str) -> None:
-        labels = self.service.translator.labels(locale)
+        labels = tag_labels(self.service.translator, locale, self.app.config.default_locale)
         keepalive = float(self.app.config.events_keepalive)
         last: dict[str, Any] | None = None
         while True:
@@ -210,9 +155,16 @@ class SessionEventsHandler(h.AgentHandler):
                 return
 
     async def _next_change(self, subscription: Subscription, keepalive: float) -> bool:
-        """Wait for the session to change, with keepalives meanwhile; False when the stream should end."""
+        """Wait for the session to change, with keepalives meanwhile; False when the stream should end.
+
+        The stream also ends when the agent's sign-in does: the display then
+        reconnects, is refused, and asks the agent to sign in again.
+        """
         while not self._stopping():
-            changed = await self._wait(subscription, keepalive)
+            left = self._sign_in_left()
+            if left <= 0:
+                return False
+            changed = await self._wait(subscription, min(keepalive, left))
             if changed is None or self._stopping():
                 return False
             if changed:
@@ -224,6 +176,11 @@ class SessionEventsHandler(h.AgentHandler):
     def _stopping(self) -> bool:
         """True once the plugin is shutting down (the display reconnects to whoever serves next)."""
         return self.app.closing
+
+    def _sign_in_left(self) -> float:
+        """Seconds until the agent's sign-in ends (infinite when it does not say)."""
+        expires = self.agent.expires_at
+        return math.inf if expires is None else expires - time.time()
 
     async def _read(self, contact_id: str) -> SessionInfo | None:
         try:
@@ -243,6 +200,25 @@ class SessionEventsHandler(h.AgentHandler):
         if self._gone.is_set() or change.cancelled():
             return None
         return change.result()
+
+
+class LabelsHandler(h.AgentHandler):
+    """``GET /display_labels``: the display's labels in the browser's language, for its first paint.
+
+    The same ``{"locale", "default_locale", "labels"}`` as the stream's first
+    event, so that a display can label what ``/session_info`` answers before
+    (or without) the live stream.  Holds no citizen's data, but like the
+    display itself it is for signed-in agents only.
+    """
+
+    cors = True
+
+    async def get(self) -> None:
+        await self.require_agent(None)
+        default = self.app.config.default_locale
+        locale = display_locale(self.request.headers.get("Accept-Language"), self.service.translator, default)
+        self.set_header("Vary", "Accept-Language, Origin")
+        self.send_json(labels_message(self.service.translator, locale, default))
 
 
 # --------------------------------------------------------------------------- pages
@@ -269,9 +245,17 @@ class PageHandler(web.StaticFileHandler):
         return self.app.config.web_dir
 
     async def prepare(self) -> None:
-        """Only a signed-in agent gets the pages; a browser without a sign-in is sent to sign in."""
+        """Only a signed-in agent gets the pages; a browser without a sign-in is sent to sign in.
+
+        One exception: the display loaded in a frame (the agent page's) comes
+        without a sign-in.  It holds no data (its data routes are guarded) and,
+        unlike a redirect to an identity provider that refuses to be framed, it
+        can tell the agent that the sign-in has ended.
+        """
         auth = self.app.agent_auth
         agent = await auth.identify(self.request)
+        if agent is None and self.folder == DISPLAY_DIR and self.request.headers.get("Sec-Fetch-Dest") in FRAMED:
+            return
         if agent is None:
             login = auth.login_url(self.request)
             if login is not None and self.request.method in ("GET", "HEAD"):
@@ -349,6 +333,8 @@ class AgentConfigHandler(h.BaseHandler):
 
     The generated file sets the reference's globals ``AmazonConnectURL`` and
     ``AttributeURL``, and ``StreamsURL`` for the ``amazon-connect-streams`` library.
+    ``AttributeURL`` has the reference's form, without the ``?`` that the page
+    puts before the contact id.
     """
 
     def get(self) -> None:
@@ -361,10 +347,12 @@ class AgentConfigHandler(h.BaseHandler):
             return
         values = {
             "AmazonConnectURL": settings.amazon_connect_url,
-            "AttributeURL": settings.attribute_url or f"../{DISPLAY_DIR}/?",
+            "CCPLoginURL": settings.ccp_login_url,
+            "AttributeURL": settings.attribute_url or f"../{DISPLAY_DIR}/",
             "StreamsURL": settings.streams_url or "connect-streams-min.js",
         }
-        lines = ["// Made by connect-plugin from its settings (amazon_connect_url, attribute_url, streams_url).",
+        lines = ["// Made by connect-plugin from its settings (amazon_connect_url, ccp_login_url, attribute_url, "
+                 "streams_url).",
                  f"// To use a file of your own instead, put it at <web_dir>/{AGENT_DIR}/config.js."]
         lines += [f"var {name} = {js_string(value)};" for name, value in values.items()]
         self.finish("\n".join(lines) + "\n")
@@ -387,6 +375,7 @@ def routes() -> list[tuple[str, Any, dict[str, Any]] | tuple[str, Any]]:
     """Routes for the browser-facing pages and their data."""
     return [
         (rf"/session_events/{h.PATH_ID}", SessionEventsHandler),
+        (r"/display_labels", LabelsHandler),
         (rf"/{DISPLAY_DIR}", SlashRedirectHandler),
         (rf"/{DISPLAY_DIR}/(.*)", PageHandler, {"path": DISPLAY_DIR, "default_filename": "index.html"}),
         (rf"/{AGENT_DIR}", SlashRedirectHandler),

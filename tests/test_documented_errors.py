@@ -231,6 +231,11 @@ ROWS = [
     Row(EVENTS, 404, "NotFound", path="/session_events/not%20a%20contact"),
     Row(EVENTS, 421, "MisdirectedRequest", path=f"/session_events/{CONTACT}", headers=WRONG_HOST, marks=(ISSUE_10,)),
     Row(EVENTS, 405, "MethodNotAllowed", path=f"/session_events/{CONTACT}", method="POST", body={}),
+    # GET /display_labels (the display's words)
+    Row("GET /display_labels", 401, "Unauthorized", settings=SIGN_IN, fields=("login_url",)),
+    Row("GET /display_labels", 403, "Forbidden", settings=SIGN_IN, headers=agent(OUTSIDER)),
+    Row("GET /display_labels", 421, "MisdirectedRequest", headers=WRONG_HOST, marks=(ISSUE_10,)),
+    Row("GET /display_labels", 405, "MethodNotAllowed", method="POST", body={}),
     # operations
     Row("GET /clean_db", 401, "Unauthorized", settings=CORE_AUTH),
     Row("GET /clean_db", 421, "MisdirectedRequest", headers=WRONG_HOST, marks=(ISSUE_10,)),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-from connect_plugin import web
+from connect_plugin import labels
 from connect_plugin.config import load_settings
 from connect_plugin.errors import ConfigError
 from tests.support import write_config
@@ -77,7 +77,7 @@ async def test_unknown_page_file_is_404(plugin):
 
 
 def test_built_in_strings_have_the_same_keys_in_dutch_and_english():
-    strings = json.loads(web.STRINGS_FILE.read_text(encoding="utf-8"))
+    strings = json.loads(labels.STRINGS_FILE.read_text(encoding="utf-8"))
     assert set(strings) == {"nl", "en"}
     assert set(strings["nl"]) == set(strings["en"])
     for key in ("waiting", "attributes", "failed", "no_session", "unreachable", "purpose", "loading"):
@@ -88,6 +88,7 @@ def test_built_in_strings_have_the_same_keys_in_dutch_and_english():
 @pytest.mark.gen_test(timeout=30)
 async def test_agent_config_js_is_made_from_the_settings(plugin_factory):
     plugin = await plugin_factory(amazon_connect_url="https://example.my.connect.aws/ccp-v2",
+                                  ccp_login_url="https://idp.example.nl/app/amazon-connect",
                                   attribute_url='https://display.example.nl/attribute-ui/?"</script>',
                                   streams_url="https://static.example.nl/connect-streams-min.js")
     response = await plugin.api.call("GET", "/amazon-connect-ui/config.js")
@@ -95,6 +96,7 @@ async def test_agent_config_js_is_made_from_the_settings(plugin_factory):
     assert "javascript" in response.headers["Content-Type"]
     values = dict(re.findall(r'^var (\w+) = (".*");$', response.body.decode(), re.MULTILINE))
     assert json.loads(values["AmazonConnectURL"]) == "https://example.my.connect.aws/ccp-v2"
+    assert json.loads(values["CCPLoginURL"]) == "https://idp.example.nl/app/amazon-connect"
     assert json.loads(values["AttributeURL"]) == 'https://display.example.nl/attribute-ui/?"</script>'
     assert "</script>" not in response.body.decode()
     assert json.loads(values["StreamsURL"]) == "https://static.example.nl/connect-streams-min.js"
@@ -106,7 +108,7 @@ async def test_agent_config_js_is_made_from_the_settings(plugin_factory):
 @pytest.mark.gen_test(timeout=30)
 async def test_agent_config_defaults_point_at_this_plugin(plugin):
     body = (await plugin.api.call("GET", "/amazon-connect-ui/config.js")).body.decode()
-    assert 'var AttributeURL = "../attribute-ui/?";' in body
+    assert 'var AttributeURL = "../attribute-ui/";' in body  # the reference's form: the page adds the ?
     assert 'var StreamsURL = "connect-streams-min.js";' in body
 
 
@@ -149,3 +151,30 @@ def test_web_dir_is_found_next_to_the_config_file_and_must_exist(tmp_path, keyse
     with pytest.raises(ConfigError) as error:
         load_settings(write_config(tmp_path / "bad.toml", keyset, events_keepalive=0), environ={})
     assert error.value.key == "events_keepalive"
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_display_labels_keep_the_interface_language_and_fall_back_to_default_locale_for_tags(plugin_factory):
+    plugin = await plugin_factory(translations={
+        "nl": {"report_move": "Verhuizing doorgeven", "attributes": "Gecontroleerde gegevens"},
+        "en": {"email": "E-mail address"},
+    })
+    response = await plugin.api.call("GET", "/display_labels", headers={"Accept-Language": "en-US,en;q=0.8"})
+    assert response.status == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    assert (response.json["locale"], response.json["default_locale"]) == ("en", "nl")
+    labels = response.json["labels"]
+    assert labels["report_move"] == "Verhuizing doorgeven"  # no English label: the default locale's, not the tag
+    assert labels["email"] == "E-mail address"
+    assert labels["attributes"] == "Verified attributes"  # an interface string stays in the browser's language
+    german = (await plugin.api.call("GET", "/display_labels", headers={"Accept-Language": "de"})).json
+    assert (german["locale"], german["labels"]["attributes"]) == ("nl", "Gecontroleerde gegevens")
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_display_labels_answer_only_origins_that_may_read_session_data(plugin_factory):
+    plugin = await plugin_factory(allowed_origins=["https://agents.example.nl"])
+    allowed = await plugin.api.call("GET", "/display_labels", headers={"Origin": "https://agents.example.nl"})
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://agents.example.nl"
+    other = await plugin.api.call("GET", "/display_labels", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers

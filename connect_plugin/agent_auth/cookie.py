@@ -74,7 +74,7 @@ class SignedCookies:
         if not isinstance(subject, str) or not subject or not isinstance(groups, list):
             return None
         return Agent(subject=subject, email=email if isinstance(email, str) else None,
-                     groups=tuple(g for g in groups if isinstance(g, str)))
+                     groups=tuple(g for g in groups if isinstance(g, str)), expires_at=float(payload["exp"]))
 
     def set_session(self, handler: web.RequestHandler, agent: Agent, lifetime: float) -> None:
         """Sign the browser in as ``agent`` for ``lifetime`` seconds."""

@@ -265,13 +265,18 @@ class Settings:
         "", parse=v.url, shown_default="none",
         doc="the CCP URL of your Amazon Connect instance (`https://<instance>.my.connect.aws/ccp-v2`), "
             "for the agent page")
+    ccp_login_url: str = setting(
+        "", parse=v.url, shown_default="Amazon Connect's own sign-in",
+        doc="where the CCP's sign-in pop-up goes, for an Amazon Connect instance whose agents sign in through "
+            "SAML: your identity provider's address for the Amazon Connect application")
     streams_url: str = setting(
         "", parse=v.string, shown_default="`connect-streams-min.js`",
         doc="where the agent page loads the `amazon-connect-streams` library from "
             "(serve it yourself: see docs/agent-screens.md)")
     attribute_url: str = setting(
         "", parse=v.string, shown_default="`../attribute-ui/`",
-        doc="the display URL the agent page opens with `?<ContactId>` appended")
+        doc="the display URL, as in the reference's `config.js`: the agent page opens `<attribute_url>?<ContactId>` "
+            "(one `?`, also when the URL already ends with it)")
     web_dir: str = setting(
         "", parse=v.directory, shown_default="none",
         doc="a folder whose `attribute-ui/...` and `amazon-connect-ui/...` files are served instead of the "

@@ -1,6 +1,9 @@
-// A stand-in for the amazon-connect-streams library in the browser tests:
-// the same `connect` calls the agent page makes, with handles for the test
-// to fire contact events. Served in place of the library's URL.
+// A hand-written stand-in for the amazon-connect-streams library: the same `connect`
+// calls the agent page makes, with handles for the test to fire contact events.
+//
+// Only tests/browser/test_agent_sign_in.py still uses it (its plugins run as separate
+// processes with streams_url pointing elsewhere). Every other agent page test drives
+// Amazon's real library against the CCP stand-in (ccp_standin.js); new tests should too.
 (() => {
   const contacts = new Map(); // contact id -> its onDestroy callbacks
   let subscriber = null;

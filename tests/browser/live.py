@@ -13,7 +13,7 @@ import json
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +21,21 @@ from tornado.netutil import bind_sockets
 
 from connect_plugin.app import Runtime
 from connect_plugin.config import load_settings
+from connect_plugin.plugins import make_manager
 from tests.support import dtmf_of
 
 
 class LivePlugin:
-    """``Runtime`` on its own loop in a thread, on a fixed port; ``start``/``stop`` as often as needed."""
+    """``Runtime`` on its own loop in a thread, on a fixed port; ``start``/``stop`` as often as needed.
 
-    def __init__(self, config: Path, port: int) -> None:
+    ``hook_plugins`` are registered with the plugin manager at every start, as
+    an installed plugin would be (e.g. an ``AgentAuth`` of a test's own).
+    """
+
+    def __init__(self, config: Path, port: int, hook_plugins: Sequence[object] = ()) -> None:
         self.config = config
         self.port = port
+        self.hook_plugins = tuple(hook_plugins)
         self.runtime: Runtime | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -59,7 +65,10 @@ class LivePlugin:
         self._thread.start()
 
         async def begin() -> Runtime:
-            runtime = Runtime(load_settings(self.config, environ={}))
+            pm = make_manager()
+            for extra in self.hook_plugins:  # the same objects again after a restart
+                pm.register(extra)
+            runtime = Runtime(load_settings(self.config, environ={}), pm)
             await runtime.start(sockets)
             return runtime
 

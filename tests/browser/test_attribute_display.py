@@ -105,6 +105,77 @@ def test_a_language_without_labels_falls_back_to_default_locale(live, calls, ope
     assert page.text_content("#purpose") == "Onderwerp: Verhuizing doorgeven"
 
 
+def test_an_english_browser_sees_the_dutch_labels_where_only_dutch_ones_are_configured(live, calls, open_page, mint):
+    plugin = live(translations={"nl": TRANSLATIONS["nl"]})  # as the reference's sample: Dutch labels only
+    calls(plugin).linked("report_move", CONTACT, mint(attributes={"email": "jane@example.com"}))
+    page = display(open_page("en-US"), plugin)
+    assert state_of(page, "verified") == "Verified attributes"  # the interface in the browser's language
+    assert page.text_content("#purpose") == "Purpose: Verhuizing doorgeven"  # tags: default_locale, not raw
+    assert shown_attributes(page) == [("E-mailadres", "jane@example.com")]
+
+
+def test_labels_of_a_reference_config_js_fall_back_to_dutch(live, calls, open_page, mint, tmp_path):
+    web_dir = tmp_path / "web" / "attribute-ui"
+    web_dir.mkdir(parents=True)
+    # The reference's attribute-ui/config.js: labels (and interface words) under `nl` only.
+    (web_dir / "config.js").write_text(
+        "window.TRANSLATIONS = {\n"
+        "  nl: {\n"
+        "    loading: 'Laden...', purpose: 'Onderwerp', attributes: 'Geverifieerde gegevens',\n"
+        "    report_move: 'Verhuizing doorgeven', request_passport: 'Paspoort aanvragen', email: 'E-mailadres',\n"
+        "  }\n"
+        "};\n"
+    )
+    plugin = live(web_dir=str(web_dir.parent))  # no labels of its own
+    calls(plugin).linked("report_move", CONTACT, mint(attributes={"email": "jane@example.com"}))
+    page = display(open_page("en-GB"), plugin)
+    assert state_of(page, "verified") == "Verified attributes"
+    assert page.text_content("#purpose-label") == "Verhuizing doorgeven"
+    assert shown_attributes(page) == [("E-mailadres", "jane@example.com")]
+
+
+def test_the_first_paint_comes_from_session_info_without_waiting_for_the_stream(live, calls, open_page, mint):
+    plugin = live(translations=TRANSLATIONS)
+    calls(plugin).linked("report_move", CONTACT, mint(attributes={"email": "jane@example.com"}))
+    page = open_page("en-US")
+    page.route("**/session_events/**", lambda route: None)  # the stream never answers (a buffering proxy, say)
+    display(page, plugin)
+    assert state_of(page, "verified") == "Verified attributes"
+    assert page.text_content("#purpose") == "Purpose: Report a move"  # labelled: /display_labels
+    assert shown_attributes(page) == [("E-mail address", "jane@example.com")]
+
+
+def test_the_first_paint_of_a_call_without_a_session_comes_from_session_info(live, open_page):
+    plugin = live()
+    page = open_page("nl-NL")
+    page.route("**/session_events/**", lambda route: None)
+    display(page, plugin)
+    assert state_of(page, "no_session") == "Geen geauthenticeerde sessie bij dit gesprek"
+
+
+def test_a_result_arriving_during_the_call_is_announced_politely(live, calls, open_page, mint):
+    plugin = live(translations=TRANSLATIONS)
+    started = calls(plugin).linked("report_move", CONTACT)
+    page = display(open_page("en-US"), plugin)
+    state_of(page, "waiting")
+    region = page.query_selector("#announcement")
+    assert (region.get_attribute("role"), region.get_attribute("aria-live")) == ("status", "polite")
+    assert region.text_content() == ""  # the first paint is not announced
+    calls(plugin).post_result(started["attr_url"], mint(attributes={"email": "jane@example.com"}))
+    state_of(page, "verified")
+    assert region.text_content() == "Authentication result received: Verified attributes"
+
+
+def test_a_failed_result_arriving_during_the_call_is_announced_in_dutch(live, calls, open_page, mint):
+    plugin = live(translations=TRANSLATIONS)
+    started = calls(plugin).linked("report_move", CONTACT)
+    page = display(open_page("nl-NL"), plugin)
+    state_of(page, "waiting")
+    calls(plugin).post_result(started["attr_url"], mint(status="failed"))
+    state_of(page, "failed")
+    assert page.text_content("#announcement") == "Resultaat van de authenticatie ontvangen: Authenticatie mislukt"
+
+
 def test_html_in_attribute_values_and_keys_is_shown_as_text(live, calls, open_page, mint):
     plugin = live()
     payload = '<img src=x onerror="window.injected=1"><b>Jane</b>'
@@ -154,7 +225,8 @@ def test_the_page_asks_only_about_the_contact_in_its_address(live, calls, open_p
     display(page, plugin)
     state_of(page, "verified")
     data_requests = [url for url in asked if "/session_" in url]
-    assert data_requests == [f"{plugin.base_url}/session_events/{CONTACT}"]
+    assert sorted(data_requests) == [f"{plugin.base_url}/session_events/{CONTACT}",
+                                     f"{plugin.base_url}/session_info/{CONTACT}"]
     assert "someone@else.example" not in page.content()
 
 
