@@ -8,7 +8,9 @@ cookie secret (``sign_in_fixtures.deployment``); the provider is Node's
 
 from __future__ import annotations
 
+import itertools
 import json
+import time
 import uuid
 
 from tests.browser.pages import shown_attributes, standin_script, state_of
@@ -17,6 +19,15 @@ from tests.sign_in_support import STREAMS_URL
 pytest_plugins = ("tests.browser.sign_in_fixtures",)  # deployment, agent_page
 
 ATTRIBUTES = {"fullname": "Jane Roe", "email": "jane@example.com"}
+
+
+def jane(mint) -> str:
+    """Jane's result, a token of its own: one signed result is accepted for one session only."""
+    return mint(attributes=ATTRIBUTES, now=_ISSUED - next(_AGES), lifetime=3000)
+
+
+_ISSUED = int(time.time())
+_AGES = itertools.count()  # a distinct iat each: otherwise two results minted in one second are one
 
 
 def new_contact() -> str:
@@ -50,7 +61,7 @@ def test_agent_signs_in_at_the_provider_and_sees_the_attributes_arrive_live(depl
     display = f"{deployment.a.base_url}/attribute-ui/?{contact}"
     sign_in(page, deployment, display, "alice")
     state_of(page, "waiting")
-    calls.post_result(started["attr_url"], mint(attributes=ATTRIBUTES))  # after the page loaded
+    calls.post_result(started["attr_url"], jane(mint))  # after the page loaded
     page.wait_for_selector('main[data-state="verified"] .attribute dd')
     assert shown_attributes(page) == [("fullname", "Jane Roe"), ("email", "jane@example.com")]
     cookie = session_cookie(page)
@@ -68,7 +79,7 @@ def test_agent_signs_in_at_the_provider_and_sees_the_attributes_arrive_live(depl
 
 def test_a_sign_in_made_on_instance_a_is_valid_on_instance_b(deployment, agent_page, mint):
     contact = new_contact()
-    deployment.calls(deployment.a).linked("report_move", contact, mint(attributes=ATTRIBUTES))
+    deployment.calls(deployment.a).linked("report_move", contact, jane(mint))
     page = agent_page()
     sign_in(page, deployment, f"{deployment.a.base_url}/attribute-ui/?{contact}", "alice")
     state_of(page, "verified")
@@ -85,7 +96,7 @@ def test_a_sign_in_made_on_instance_a_is_valid_on_instance_b(deployment, agent_p
 
 def test_an_agent_outside_the_allowed_group_signs_in_but_gets_403(deployment, agent_page, mint):
     contact = new_contact()
-    deployment.calls(deployment.a).linked("report_move", contact, mint(attributes=ATTRIBUTES))
+    deployment.calls(deployment.a).linked("report_move", contact, jane(mint))
     page = agent_page()
     sign_in(page, deployment, f"{deployment.a.base_url}/attribute-ui/?{contact}", "bob")
     assert json.loads(page.text_content("body")) == {"error": "Forbidden"}
@@ -98,7 +109,7 @@ def test_an_agent_outside_the_allowed_group_signs_in_but_gets_403(deployment, ag
 
 def test_logout_ends_the_sign_in_here_and_at_the_provider(deployment, agent_page, mint):
     contact = new_contact()
-    deployment.calls(deployment.a).linked("report_move", contact, mint(attributes=ATTRIBUTES))
+    deployment.calls(deployment.a).linked("report_move", contact, jane(mint))
     page = agent_page()
     display = f"{deployment.a.base_url}/attribute-ui/?{contact}"
     sign_in(page, deployment, display, "alice")
@@ -118,7 +129,7 @@ def test_logout_ends_the_sign_in_here_and_at_the_provider(deployment, agent_page
 
 def test_the_agent_page_works_signed_in_with_the_display_in_its_frame(deployment, agent_page, mint):
     contact = new_contact()
-    deployment.calls(deployment.a).linked("report_move", contact, mint(attributes=ATTRIBUTES))
+    deployment.calls(deployment.a).linked("report_move", contact, jane(mint))
     page = agent_page(width=900, height=640)
     page.route(STREAMS_URL, lambda route: route.fulfill(body=standin_script(), content_type="text/javascript"))
     sign_in(page, deployment, f"{deployment.a.base_url}/amazon-connect-ui/", "alice")
