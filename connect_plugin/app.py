@@ -22,6 +22,7 @@ from tornado.web import Application
 from . import handlers as h
 from . import logfilter, web
 from .config import Settings
+from .errors import PluginError
 from .feedback import SessionFeedback
 from .hookspecs import AgentAuth
 from .http_guard import ProxyAwareHTTPServer, RequestGuard
@@ -64,11 +65,25 @@ class PluginApplication(Application):
                          **tornado_settings)
 
     def find_handler(self, request: HTTPServerRequest, **kwargs: Any) -> HTTPMessageDelegate:
-        """The route's handler, or ``RefusalHandler`` for a request the guard refuses (bad target, wrong Host)."""
+        """The route's handler; ``RefusalHandler`` for a request refused from its head alone.
+
+        Refused: what ``RequestGuard`` refuses (bad target, wrong ``Host``), and
+        a POST whose ``Content-Type`` its handler does not read (``415``).
+        """
         refusal = self.guard.refusal(request)
         if refusal is not None:
-            return self.get_handler_delegate(request, h.RefusalHandler, {"error": refusal})
-        return super().find_handler(request, **kwargs)
+            return self._refuse(request, refusal)
+        delegate = super().find_handler(request, **kwargs)
+        check = getattr(getattr(delegate, "handler_class", None), "body_type_check", None)
+        if check is not None and request.method == "POST":
+            try:
+                check(request.headers.get("Content-Type"))
+            except PluginError as error:
+                return self._refuse(request, error)
+        return delegate
+
+    def _refuse(self, request: HTTPServerRequest, error: PluginError) -> HTTPMessageDelegate:
+        return self.get_handler_delegate(request, h.RefusalHandler, {"error": error})
 
 
 class Runtime:

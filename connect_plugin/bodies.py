@@ -53,13 +53,18 @@ def require_token_type(header: str | None) -> None:
         raise UnsupportedMediaType("send the token as its compact serialization, Content-Type: application/jwt")
 
 
-def json_object(header: str | None, body: bytes) -> dict[str, Any]:
-    """The body as a JSON object; ``UnsupportedMediaType`` or ``BadRequest`` saying what is wrong."""
+def require_json_type(header: str | None) -> None:
+    """``UnsupportedMediaType`` unless ``Content-Type`` is ``application/json`` (UTF-8, if a charset is named)."""
     kind, params = media_type(header)
     if kind != "application/json":
         raise UnsupportedMediaType("send the body as Content-Type: application/json")
     if params.get("charset", "utf-8").lower() not in ("utf-8", "utf8"):
         raise UnsupportedMediaType("JSON must be UTF-8")
+
+
+def json_object(header: str | None, body: bytes) -> dict[str, Any]:
+    """The body as a JSON object; ``UnsupportedMediaType`` or ``BadRequest`` saying what is wrong."""
+    require_json_type(header)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:

@@ -12,8 +12,9 @@ import hmac
 import json
 import logging
 import re
+from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from tornado import web
 
@@ -74,6 +75,9 @@ class BaseHandler(web.RequestHandler):
     _counted = False
     #: Whether pages on ``settings.allowed_origins`` may read this endpoint's answers (CORS).
     cors = False
+    #: The check of a POST's ``Content-Type`` (raises ``UnsupportedMediaType``), made by the
+    #: application before the body is read; ``None``: any type.
+    body_type_check: ClassVar[Callable[[str | None], None] | None] = None
 
     @property
     def app(self) -> PluginApplication:
@@ -164,6 +168,8 @@ class BaseHandler(web.RequestHandler):
 class StartHandler(BaseHandler):
     """``POST /start_communication`` (from the core)."""
 
+    body_type_check = staticmethod(bodies.require_json_type)
+
     async def post(self) -> None:
         body = self.json_object()
         purpose = self.field(body, "purpose")
@@ -176,6 +182,8 @@ class StartHandler(BaseHandler):
 
 class ResultHandler(BaseHandler):
     """``POST /session_result/<resultcode>`` (from an authentication plugin)."""
+
+    body_type_check = staticmethod(bodies.require_token_type)
 
     async def post(self, result_code: str) -> None:
         bodies.require_token_type(self.request.headers.get("Content-Type"))
@@ -206,6 +214,8 @@ class AgentHandler(BaseHandler):
 
 class LambdaHandler(BaseHandler):
     """What the Amazon Connect Lambda calls: the bearer token when one is configured, a contact id."""
+
+    body_type_check = staticmethod(bodies.require_json_type)
 
     def prepare(self) -> None:
         super().prepare()
@@ -279,8 +289,14 @@ class FallbackHandler(BaseHandler):
         raise NotFound()
 
 
+@web.stream_request_body
 class RefusalHandler(BaseHandler):
-    """A request the application's guards refused before routing (``http_guard``): its error, as JSON."""
+    """A request the application refused from its head alone (``PluginApplication.find_handler``).
+
+    The refusal is answered as soon as the head has arrived; the body is
+    neither waited for nor parsed (so a form body that Tornado would choke on
+    never gets that far).
+    """
 
     def initialize(self, error: PluginError) -> None:
         """The refusal to answer with."""
@@ -288,6 +304,9 @@ class RefusalHandler(BaseHandler):
 
     def prepare(self) -> None:
         raise self.error
+
+    def data_received(self, chunk: bytes) -> None:
+        """A refused request's body is dropped unread."""
 
 
 def log_handler_exception(handler: web.RequestHandler, typ: type[BaseException] | None,
