@@ -87,18 +87,14 @@ def _unwrapped(address: IPAddress) -> IPAddress:
 
 
 def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 address stands for (mapped, 6to4, Teredo client, NAT64), if any."""
+    """The IPv4 address that traffic to an IPv6 address reaches (IPv4-mapped, NAT64, 6to4), if any."""
     if not isinstance(address, ipaddress.IPv6Address):
         return None
     if address.ipv4_mapped is not None:
         return address.ipv4_mapped
-    if address.sixtofour is not None:
-        return address.sixtofour
-    if address.teredo is not None:
-        return address.teredo[1]
     if any(address in network for network in _NAT64):
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    return None
+    return address.sixtofour
 
 
 def is_public_address(address: IPAddress) -> bool:
@@ -106,14 +102,14 @@ def is_public_address(address: IPAddress) -> bool:
 
     Never loopback, private, link-local, shared (CGNAT, 100.64/10),
     multicast, reserved, unspecified or documentation addresses, nor a cloud
-    metadata service; an IPv6 address that stands for an IPv4 one is judged
-    by that IPv4 address too.
+    metadata service.  An IPv6 address that stands for an IPv4 one is judged
+    by that IPv4 address.
     """
     if address in METADATA_ADDRESSES:
         return False
     inner = embedded_ipv4(address)
-    if inner is not None and not is_public_address(inner):
-        return False
+    if inner is not None:
+        return is_public_address(inner)
     return address.is_global and not (
         address.is_multicast or address.is_reserved or address.is_unspecified or address.is_loopback
         or address.is_link_local or address.is_private

@@ -117,9 +117,11 @@ class FeedbackResolver(Resolver):
 class SessionFeedback:
     """Sends feedback POSTs in the background; ``close`` waits (briefly) for those under way."""
 
-    def __init__(self, timeout: float = 5.0, hosts: tuple[str, ...] = ()) -> None:
+    def __init__(self, timeout: float = 5.0, hosts: tuple[str, ...] = (), resolver: Resolver | None = None) -> None:
+        """``hosts``: ``feedback_hosts``; ``resolver``: the DNS whose answers are checked (default: the system's)."""
         self.timeout = timeout
         self.policy = FeedbackPolicy(hosts)
+        self.resolver = resolver
         self._pending: set[asyncio.Task[None]] = set()
         self._client: SimpleAsyncHTTPClient | None = None
 
@@ -141,7 +143,7 @@ class SessionFeedback:
         """This sender's own HTTP client, whose every connection goes through the policy's resolver."""
         if self._client is None:
             self._client = SimpleAsyncHTTPClient(force_instance=True,
-                                                 resolver=FeedbackResolver(policy=self.policy))
+                                                 resolver=FeedbackResolver(policy=self.policy, resolver=self.resolver))
         return self._client
 
     async def _post(self, url: str, kind: str) -> None:
