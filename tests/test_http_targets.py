@@ -6,31 +6,14 @@ library would clean them up first.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 
 import pytest
 
+from tests.support import raw_request
+
 CONTACT = "5e1f0c3a-9d2b-4c7e-8a6f-1b2c3d4e5f60"
-
-
-async def raw_request(port: int, head: bytes, timeout: float = 20.0) -> tuple[int | None, bytes]:
-    """Send ``head`` (a request line and headers) and read until the server closes; (status, body)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(head)
-        await writer.drain()
-        data = await asyncio.wait_for(reader.read(-1), timeout)
-    except ConnectionResetError:
-        data = b""
-    finally:
-        writer.close()
-    if not data:
-        return None, b""
-    status_line, _, rest = data.partition(b"\r\n")
-    _headers, _, body = rest.partition(b"\r\n\r\n")
-    return int(status_line.split()[1]), body
 
 
 def get(target: bytes) -> bytes:
