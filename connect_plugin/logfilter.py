@@ -29,7 +29,9 @@ from .handlers import method_name, route_name
 TORNADO_LOGGERS = ("tornado.general", "tornado.application", "tornado.access")
 
 _SUMMARY = re.compile(r"^(\S*) (\S*) \((.*)\)$")
-_FIRST_WORDS = re.compile(r"^[A-Za-z0-9 _/\-]*")
+#: A word of an error message that says what went wrong: letters (``x-www-form-urlencoded``,
+#: ``multipart/form-data``), never a digit or a quote, as every code, token and contact id has.
+_PLAIN_WORD = re.compile(r"^[A-Za-z][A-Za-z/\-]{0,23}:?$")
 _COOKIE_MESSAGES = frozenset({
     "Invalid cookie signature %r", "Expired cookie %r", "Cookie timestamp in future; possible tampering %r",
     "Tampered cookie %r",
@@ -52,10 +54,15 @@ def summary(text: Any) -> str:
 
 
 def first_words(text: Any) -> str:
-    """The start of an error message, up to the first quote or colon: what went wrong, not the data."""
-    words = _FIRST_WORDS.match(str(text))
-    shown = words.group().strip() if words else ""
-    return shown or (type(text).__name__ if isinstance(text, BaseException) else REDACTED)
+    """The start of an error message, up to a colon or the first word that is not plain: what went wrong."""
+    shown = []
+    for word in str(text).split():
+        if not _PLAIN_WORD.match(word):
+            break
+        shown.append(word.rstrip(":"))
+        if word.endswith(":"):
+            break
+    return " ".join(shown) or (type(text).__name__ if isinstance(text, BaseException) else REDACTED)
 
 
 class RedactRequests(logging.Filter):
