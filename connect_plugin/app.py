@@ -20,7 +20,7 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application
 
 from . import handlers as h
-from . import logfilter, web
+from . import logs, web
 from .config import Settings
 from .errors import PluginError
 from .feedback import SessionFeedback
@@ -61,7 +61,7 @@ class PluginApplication(Application):
             *web.routes(),
             *agent_auth.routes(),
         ]
-        super().__init__(routes, default_handler_class=h.FallbackHandler, log_function=h.log_request,
+        super().__init__(routes, default_handler_class=h.FallbackHandler, log_function=logs.log_request,
                          **tornado_settings)
 
     def find_handler(self, request: HTTPServerRequest, **kwargs: Any) -> HTTPMessageDelegate:
@@ -93,7 +93,7 @@ class Runtime:
         self.settings = settings
         self.pm = pm or make_manager()
         self.parts: Parts = build_parts(settings, self.pm)
-        logfilter.install()
+        logs.install()
         self.feedback = SessionFeedback(hosts=settings.feedback_hosts)
         self.service = FlowService(
             settings, self.parts.store, self.parts.code_generator, self.parts.translator, self.parts.notifier,

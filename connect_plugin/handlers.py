@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-import logging
 import re
 from collections.abc import Callable
 from types import TracebackType
@@ -26,17 +25,15 @@ from .errors import (
     NotFound,
     PayloadTooLarge,
     PluginError,
-    StoreUnavailable,
     Unauthorized,
     error_word,
 )
+from .logs import log_handler_exception
 from .model import Agent
 from .service import FlowService
 
 if TYPE_CHECKING:
     from .app import PluginApplication
-
-log = logging.getLogger(__name__)
 
 #: Contact ids (Amazon Connect ContactIds are UUIDs) and result codes as they
 #: may appear in a URL path; anything else cannot name a session.
@@ -186,7 +183,6 @@ class ResultHandler(BaseHandler):
     body_type_check = staticmethod(bodies.require_token_type)
 
     async def post(self, result_code: str) -> None:
-        bodies.require_token_type(self.request.headers.get("Content-Type"))
         try:
             token = self.request.body.decode("ascii").strip()
         except UnicodeDecodeError:
@@ -307,68 +303,3 @@ class RefusalHandler(BaseHandler):
 
     def data_received(self, chunk: bytes) -> None:
         """A refused request's body is dropped unread."""
-
-
-def log_handler_exception(handler: web.RequestHandler, typ: type[BaseException] | None,
-                          value: BaseException | None, tb: TracebackType | None) -> None:
-    """How every handler logs what went wrong: the route and the kind of error, never the request.
-
-    Tornado's own ``log_exception`` names the full URI (query string and all)
-    and, for a ``500``, the whole request; a path, a query or a body may carry
-    codes, tokens or contact ids.  Expected refusals are not logged at all.
-    """
-    request = handler.request
-    if isinstance(value, PluginError) and value.status < 500:
-        return
-    if isinstance(value, web.HTTPError) and value.status_code < 500:
-        log.debug("%s %s: %d", method_name(request.method), route_name(request.path), value.status_code)
-        return
-    if isinstance(value, StoreUnavailable | web.HTTPError):
-        log.warning("%s %s: %s", method_name(request.method), route_name(request.path), type(value).__name__)
-        return
-    log.error("unexpected error in %s %s", method_name(request.method), route_name(request.path),
-              exc_info=(typ, value, tb))  # type: ignore[arg-type]
-
-
-ROUTE_NAMES = (
-    ("/session_result/", "/session_result/<resultcode>"),
-    ("/session_info/", "/session_info/<contact>"),
-    ("/session_events/", "/session_events/<contact>"),
-)
-#: A path segment shown in logs as it is: lower-case words, no digits.  No code,
-#: token or contact id looks like this; anything else is shown as ``<...>``.
-_PLAIN_SEGMENT = re.compile(r"^[a-z_\-]+(?:\.[a-z]+)*$")
-MAX_LOGGED_PATH = 64
-
-
-def route_name(path: str) -> str:
-    """A request path fit for a log: never a code, a token, a contact id or a query string.
-
-    The routes that carry a secret show a placeholder (``/session_result/<resultcode>``);
-    elsewhere only plain segments (``/attribute-ui/display.js``) are shown as they are.
-    """
-    for prefix, name in ROUTE_NAMES:
-        if path.startswith(prefix):
-            return name
-    path = path.partition("?")[0]
-    shown = "/".join(s if not s or _PLAIN_SEGMENT.match(s) else "<...>" for s in path.split("/"))
-    return shown if len(shown) <= MAX_LOGGED_PATH else shown[:MAX_LOGGED_PATH] + "..."
-
-
-def method_name(method: str | None) -> str:
-    """A request method fit for a log: a standard one, else ``<other>`` (a method is any token a client likes)."""
-    return method if method in web.RequestHandler.SUPPORTED_METHODS else "<other>"
-
-
-def log_request(handler: web.RequestHandler) -> None:
-    """Tornado's access log: status, method, route (see ``route_name``), time and client address.
-
-    The client address is the connection's, or what a trusted proxy says
-    (``trusted_proxies``); never a query string.
-    """
-    status = handler.get_status()
-    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
-    logging.getLogger("tornado.access").log(
-        level, "%d %s %s %.1fms %s", status, method_name(handler.request.method), route_name(handler.request.path),
-        1000.0 * handler.request.request_time(), handler.request.remote_ip,
-    )

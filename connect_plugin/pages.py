@@ -31,6 +31,7 @@ from tornado import web
 import connect_plugin.web_assets
 
 from . import handlers as h
+from . import logs
 from .config import Settings
 from .errors import error_word
 
@@ -109,7 +110,7 @@ class PageHandler(web.StaticFileHandler):
 
     def log_exception(self, typ: type[BaseException] | None, value: BaseException | None,
                       tb: TracebackType | None) -> None:
-        h.log_handler_exception(self, typ, value, tb)
+        logs.log_handler_exception(self, typ, value, tb)
 
     def set_extra_headers(self, path: str) -> None:
         # Nothing personal here, but a deployer's edits must show at the next load.
@@ -169,7 +170,7 @@ def overridden_file(web_dir: str, folder: str, name: str) -> Path | None:
     candidate = Path(web_dir, folder, *relative.parts)
     real = Path(os.path.realpath(candidate))
     if not real.is_relative_to(Path(os.path.realpath(web_dir), folder)):
-        log.warning("web_dir: %s leads outside %s; refused", h.route_name(f"/{folder}/{name}"), folder)
+        log.warning("web_dir: %s leads outside %s; refused", logs.route_name(f"/{folder}/{name}"), folder)
         raise web.HTTPError(403)
     return candidate if real.is_file() else None
 
@@ -235,7 +236,7 @@ class SlashRedirectHandler(web.RequestHandler):
 
     def log_exception(self, typ: type[BaseException] | None, value: BaseException | None,
                       tb: TracebackType | None) -> None:
-        h.log_handler_exception(self, typ, value, tb)
+        logs.log_handler_exception(self, typ, value, tb)
 
 
 def routes() -> list[tuple[str, Any, dict[str, Any]] | tuple[str, Any]]:

@@ -6,8 +6,7 @@ import logging
 
 import pytest
 
-from connect_plugin.handlers import route_name
-from connect_plugin.logfilter import RedactRequests, install
+from connect_plugin.logs import RedactRequests, install, route_name
 
 CONTACT = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
 TOKEN = "eyJ0eXAiOiJKV1QiLCJjdHkiOiJKV1QiLCJlbmMiOiJBMTI4Q0JDLUhTMjU2In0.abc"
