@@ -46,8 +46,12 @@ LOGOUT = "logout"
 
 
 def feedback_url(session_url: str, kind: str) -> str | None:
-    """``session_url`` with ``type=<kind>`` added to its query; ``None`` unless it is http(s)."""
-    parts = urlsplit(session_url)
+    """``session_url`` with ``type=<kind>`` added to its query; ``None`` unless it is a sound http(s) URL."""
+    try:
+        parts = urlsplit(session_url)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is no port
+    except ValueError:
+        return None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "type"]
@@ -72,10 +76,7 @@ class FeedbackPolicy:
     def url_problem(self, url: str) -> str | None:
         """Why no POST may go to ``url`` whatever its host resolves to, or None."""
         parts = urlsplit(url)
-        try:
-            host = normalise_host(parts.hostname or "")
-        except ValueError:
-            host = None
+        host = normalise_host(parts.hostname or "")
         if host is None:
             return "session_url has no valid host"
         if self.hosts:
@@ -129,7 +130,7 @@ class SessionFeedback:
         """Schedule ``POST <session_url>?type=<kind>`` if the policy allows it; returns at once."""
         url = feedback_url(session_url, kind)
         if url is None:
-            log.warning("session feedback (%s) skipped: session_url is not an http(s) URL", kind)
+            log.warning("session feedback (%s) skipped: session_url is not a valid http(s) URL", kind)
             return
         problem = self.policy.url_problem(url)
         if problem is not None:

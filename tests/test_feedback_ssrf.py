@@ -207,3 +207,17 @@ def test_plain_http_to_an_unlisted_host_is_refused_before_any_lookup():
     assert policy.url_problem("http://auth.example.nl/s") == "plain http goes only to hosts in feedback_hosts"
     assert policy.url_problem("https://auth.example.nl/s") is None
     assert FeedbackPolicy(("Auth.Example.NL.",)).url_problem("http://auth.example.nl:8080/s") is None
+
+
+@pytest.mark.parametrize("session_url", ["http://[::1/x", "http://auth.example.nl:99999/s", "http://a:abc/s",
+                                         "https://exa mple.nl/s", "https:///s", "ftp://auth.example.nl/s"])
+def test_a_session_url_that_is_no_sound_url_is_skipped_without_an_error(io_loop, session_url, caplog):
+    caplog.set_level(logging.INFO, logger="connect_plugin.feedback")
+    feedback = SessionFeedback(hosts=("auth.example.nl",))
+    io_loop.run_sync(lambda: _send_now(feedback, session_url))
+    assert "skipped" in caplog.text or "refused" in caplog.text
+    assert not feedback._pending
+
+
+async def _send_now(feedback: SessionFeedback, session_url: str) -> None:
+    feedback.send(session_url, "logout")
