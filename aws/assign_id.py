@@ -9,9 +9,18 @@ function posts ``{"dtmf": <code>, "sessionid": <ContactId>}`` to the plugin's
 
 - ``{"linked": "true"}``: the plugin linked this call to the session (also when
   Amazon Connect retries an invocation that already linked it);
-- ``{"linked": "false"}``: the plugin knows no such unused code (HTTP 404), or
-  the event carries no usable code or contact id (then the plugin is not asked);
-  the flow may ask the caller again.
+- ``{"linked": "false"}``: the plugin knows no such unused code (HTTP 404), it
+  refuses every link for now because its link failure budget is spent (HTTP
+  429: never retried here, so that the call goes on to an agent), or the event
+  carries no usable code or contact id (then the plugin is not asked); the flow
+  may ask the caller again.
+
+That flat map is the contract of ``aws/contact-flow.json``.  A flow built for
+the reference plugin's Node Lambda knows no such map: that Lambda threw on every
+answer but 2xx, and such a flow takes the block's Error branch for a wrong
+code.  With ``UNKNOWN_CODE=error`` this function keeps that contract: every
+"not linked" above raises :class:`NotLinked` instead, and a linked call still
+answers ``{"linked": "true"}`` (which such a flow ignores).
 
 Invoked from a disconnect flow with the function parameter ``call_event`` set to
 ``ended``, it posts ``{"sessionid": <ContactId>}`` to the plugin's ``/end_call``
@@ -31,13 +40,18 @@ Configuration (Lambda environment variables):
 ``CALL_TIMEOUT``
     seconds to wait on the plugin, to connect and for each read of its answer
     (default 3, at most 7: Amazon Connect waits 8 seconds at most for the whole
-    invocation; the function's own timeout setting is the hard cap).
+    invocation; the function's own timeout setting is the hard cap);
+``UNKNOWN_CODE``
+    ``false`` (default): answer ``{"linked": "false"}`` for a call not linked,
+    for ``aws/contact-flow.json``; ``error``: raise ``NotLinked`` instead, for a
+    flow built for the reference's Lambda.  Any other value raises ``LinkFailed``.
 
 Standard library only: the file is the whole deployment package.
 """
 
 from __future__ import annotations
 
+import enum
 import http.client
 import json
 import logging
@@ -47,6 +61,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.message import Message
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -67,6 +82,11 @@ ENDED_KEY = "ended"
 DEFAULT_TIMEOUT = 3.0
 MAX_TIMEOUT = 7.0
 
+#: UNKNOWN_CODE: how a call that is not linked is answered.
+UNKNOWN_CODE_FALSE = "false"  # {"linked": "false"}: the flat map of aws/contact-flow.json (the default)
+UNKNOWN_CODE_ERROR = "error"  # raise NotLinked: the Error branch, as a flow built for the reference expects
+UNKNOWN_CODE_MODES = (UNKNOWN_CODE_FALSE, UNKNOWN_CODE_ERROR)
+
 #: A code as a caller types it: decimal digits only.  Amazon Connect stores the
 #: word ``Timeout`` when the caller typed nothing; that is not a code either.
 _CODE = re.compile(r"[0-9]{1,64}")
@@ -76,6 +96,18 @@ _CONTACT_ID = re.compile(r"[A-Za-z0-9_.\-]{1,256}")
 
 class LinkFailed(RuntimeError):
     """The plugin could not say yes or no; the flow takes its Error branch."""
+
+
+class NotLinked(RuntimeError):
+    """The call is not linked; raised only with ``UNKNOWN_CODE=error``, for a flow built for the reference."""
+
+
+class Outcome(enum.Enum):
+    """What the plugin said about a code: linked, no such unused code, or no links at all for now."""
+
+    LINKED = "linked"
+    UNKNOWN = "the plugin knows no such unused code"
+    REFUSED = "the plugin refuses links for now"
 
 
 @dataclass(frozen=True)
@@ -98,6 +130,19 @@ class Config:
         if token is not None and parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
             log.warning("CALL_TOKEN is sent over plain http: use an https CALL_URL outside a private network")
         return cls(url=url, token=token, timeout=parse_timeout(environ.get("CALL_TIMEOUT")))
+
+
+def unknown_code_mode(environ: Mapping[str, str]) -> str:
+    """``UNKNOWN_CODE``: ``false`` (the default) or ``error``; ``LinkFailed`` for anything else.
+
+    A misspelt value fails loudly rather than falling back: for a flow built for
+    the reference, the flat map would send every wrong code on as if linked.
+    """
+    value = environ.get("UNKNOWN_CODE", "").strip().lower() or UNKNOWN_CODE_FALSE
+    if value not in UNKNOWN_CODE_MODES:
+        log.error("UNKNOWN_CODE must be %s or %s", UNKNOWN_CODE_FALSE, UNKNOWN_CODE_ERROR)
+        raise LinkFailed("UNKNOWN_CODE is not configured correctly")
+    return value
 
 
 def parse_timeout(value: str | None) -> float:
@@ -153,18 +198,36 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirects)
 
 
-def link_phone(config: Config, code: str, contact_id: str) -> bool:
-    """POST the code and contact id to the plugin: True when linked, False on 404, ``LinkFailed`` otherwise."""
-    if _post(config, config.url, {"dtmf": code, "sessionid": contact_id}, contact_id):
-        log.info("contact %s: linked", contact_id)
-        return True
-    log.info("contact %s: the plugin knows no such unused code", contact_id)
-    return False
+def link_phone(config: Config, code: str, contact_id: str) -> Outcome:
+    """POST the code and contact id to the plugin and say what it answered; ``LinkFailed`` when it could not say.
+
+    ``200``: linked; ``404``: no such unused code; ``429``: the plugin's link
+    failure budget is spent and it refuses every link until its window is over.
+    A 429 is not retried: the call goes on (to an agent) without the link.
+    """
+    status, headers = _post(config, config.url, {"dtmf": code, "sessionid": contact_id}, contact_id,
+                            answers=(404, 429))
+    if status == 404:
+        log.info("contact %s: not linked: %s", contact_id, Outcome.UNKNOWN.value)
+        return Outcome.UNKNOWN
+    if status == 429:
+        log.warning("contact %s: not linked: %s (HTTP 429: its link failure budget is spent%s)",
+                    contact_id, Outcome.REFUSED.value, _retry_after(headers))
+        return Outcome.REFUSED
+    log.info("contact %s: linked", contact_id)
+    return Outcome.LINKED
+
+
+def _retry_after(headers: Message) -> str:
+    """``; retry after N s`` from a ``Retry-After`` of whole seconds, else nothing."""
+    value = (headers.get("Retry-After") or "").strip()
+    return f"; retry after {int(value)} s" if value.isdigit() and len(value) <= 6 else ""
 
 
 def end_call(config: Config, contact_id: str) -> bool:
     """POST the ended call's contact id to the plugin's ``/end_call``: True when it knew the call."""
-    known = _post(config, end_call_url(config.url), {"sessionid": contact_id}, contact_id)
+    status, _headers = _post(config, end_call_url(config.url), {"sessionid": contact_id}, contact_id, answers=(404,))
+    known = status != 404
     log.info("contact %s: end of call %s", contact_id, "reported" if known else "not linked to a session")
     return known
 
@@ -176,20 +239,21 @@ def end_call_url(call_url: str) -> str:
     return parts._replace(path=f"{base}/end_call", query="", fragment="").geturl()
 
 
-def _post(config: Config, url: str, payload: Mapping[str, str], contact_id: str) -> bool:
-    """POST JSON to the plugin: True on 2xx, False on 404, ``LinkFailed`` (logged) otherwise."""
+def _post(config: Config, url: str, payload: Mapping[str, str], contact_id: str,
+          answers: tuple[int, ...]) -> tuple[int, Message]:
+    """POST JSON to the plugin: status and headers on 2xx or one of ``answers``, else ``LinkFailed`` (logged)."""
     body = json.dumps(payload).encode()
-    headers = {"Content-Type": "application/json", "Accept": "application/json",
-               "User-Agent": "id-contact-amazon-connect-lambda"}
+    sent = {"Content-Type": "application/json", "Accept": "application/json",
+            "User-Agent": "id-contact-amazon-connect-lambda"}
     if config.token:
-        headers["Authorization"] = f"Bearer {config.token}"
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        sent["Authorization"] = f"Bearer {config.token}"
+    request = urllib.request.Request(url, data=body, headers=sent, method="POST")
     try:
         with _opener.open(request, timeout=config.timeout) as response:
-            status = response.status
+            status, headers = response.status, response.headers
             response.read()
     except urllib.error.HTTPError as error:
-        status = error.code
+        status, headers = error.code, error.headers
         error.close()
     except TimeoutError:
         raise _failed(contact_id, f"the plugin did not answer within {config.timeout:g} s") from None
@@ -199,10 +263,8 @@ def _post(config: Config, url: str, payload: Mapping[str, str], contact_id: str)
         raise _failed(contact_id, f"the plugin is unreachable ({type(error.reason).__name__})") from None
     except (OSError, http.client.HTTPException) as error:
         raise _failed(contact_id, f"the plugin is unreachable or answered garbage ({type(error).__name__})") from None
-    if 200 <= status < 300:
-        return True
-    if status == 404:
-        return False
+    if 200 <= status < 300 or status in answers:
+        return status, headers
     if status in (401, 403):
         raise _failed(contact_id, f"the plugin refused the bearer token (HTTP {status}): "
                                  "CALL_TOKEN must equal the plugin's link_phone_token")
@@ -223,6 +285,9 @@ def _failed(contact_id: str, reason: str) -> LinkFailed:
 def handler(event: Mapping[str, Any], context: Any) -> dict[str, str]:
     """The Lambda entry point (``assign_id.handler``): link the call, answer ``{"linked": "true" | "false"}``.
 
+    With ``UNKNOWN_CODE=error`` a call that is not linked raises ``NotLinked``
+    instead of answering ``{"linked": "false"}``.
+
     Invoked from a disconnect flow with the parameter ``call_event`` = ``ended``,
     it reports the end of the call instead and answers ``{"ended": "true" | "false"}``.
     """
@@ -232,10 +297,20 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, str]:
             log.warning("event has no usable contact id: not asking the plugin")
             return {ENDED_KEY: "false"}
         return {ENDED_KEY: "true" if end_call(Config.from_environ(os.environ), contact_id) else "false"}
+    mode = unknown_code_mode(os.environ)
     code, contact_id = read_call(event)
     if code is None or contact_id is None:
         missing = " and ".join(name for name, value in (("code", code), ("contact id", contact_id)) if value is None)
         log.warning("event has no usable %s: not asking the plugin", missing)
-        return dict(NOT_LINKED)
-    config = Config.from_environ(os.environ)
-    return dict(LINKED) if link_phone(config, code, contact_id) else dict(NOT_LINKED)
+        return _not_linked(mode, f"the event has no usable {missing}")
+    outcome = link_phone(Config.from_environ(os.environ), code, contact_id)
+    if outcome is Outcome.LINKED:
+        return dict(LINKED)
+    return _not_linked(mode, outcome.value)
+
+
+def _not_linked(mode: str, reason: str) -> dict[str, str]:
+    """``{"linked": "false"}``, or with ``UNKNOWN_CODE=error`` raise ``NotLinked`` (the flow's Error branch)."""
+    if mode == UNKNOWN_CODE_ERROR:
+        raise NotLinked(f"not linked: {reason}")
+    return dict(NOT_LINKED)

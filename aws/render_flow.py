@@ -53,7 +53,8 @@ class RenderError(ValueError):
 
 def load_flow(path: Path = FLOW) -> dict[str, Any]:
     """The flow as stored (with placeholders)."""
-    return json.loads(path.read_text(encoding="utf-8"))
+    flow: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return flow
 
 
 def render(flow: dict[str, Any], *, lambda_arn: str | None = None, queue_arn: str | None = None,

@@ -20,7 +20,7 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application
 
 from . import handlers as h
-from . import logs, web
+from . import logs, openapi, web
 from .config import Settings
 from .errors import PluginError
 from .feedback import SessionFeedback
@@ -58,6 +58,7 @@ class PluginApplication(Application):
             (rf"/session_info/{h.PATH_ID}", h.InfoHandler),
             (r"/clean_db", h.CleanHandler),
             (r"/health", h.HealthHandler),
+            (r"/openapi\.json", openapi.OpenApiHandler),
             *web.routes(),
             *agent_auth.routes(),
         ]

@@ -24,12 +24,10 @@ MAX_NUMBER_DIGITS = 32
 
 #: Media types the result endpoint accepts, besides none at all: the ecosystem's
 #: ``application/jwt`` (the core and every authentication plugin send it), the
-#: JOSE type of RFC 7515, and what generic clients send for a bare string (the
-#: reference accepted any type; ``curl -d`` sends the form type).
-TOKEN_MEDIA_TYPES = frozenset({
-    "application/jwt", "application/jose", "text/plain", "application/octet-stream",
-    "application/x-www-form-urlencoded",
-})
+#: JOSE type of RFC 7515, and what generic clients send for a bare string.  Form
+#: types are refused (the reference took any type, but a form is never a token:
+#: ``curl -d`` users are told to send ``application/jwt``).
+TOKEN_MEDIA_TYPES = frozenset({"application/jwt", "application/jose", "text/plain", "application/octet-stream"})
 
 
 class _Refused(ValueError):

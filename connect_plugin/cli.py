@@ -1,4 +1,4 @@
-"""``connect-plugin``: serve | migrate | cleanup | token.
+"""``connect-plugin``: serve | migrate | cleanup | token | demo.
 
 Thin: parse arguments, load settings, call into ``app``/``migrate``/``service``.
 A bad setting ends the program with one line on stderr naming the key, and
@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     from . import token_cli  # the token tool has heavier imports; keep it apart
 
     token_cli.register(sub)
+    from . import demo
+
+    demo.register(sub)
     return parser
 
 

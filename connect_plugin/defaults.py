@@ -5,11 +5,13 @@ Each implementation is ``trylast``: any installed plugin that answers wins.
 
 from __future__ import annotations
 
+from .agent_auth.alb import AlbSignIn
+from .agent_auth.oidc import OidcSignIn
 from .agent_auth.open import OpenAccess
 from .codes import RandomDigits
 from .config import OPEN, Settings
 from .config.database import is_postgres
-from .hookspecs import hookimpl
+from .hookspecs import AgentAuth, hookimpl
 from .notify import LocalNotifier
 from .stores.sql import SqlStore
 from .translations import ConfigTranslator
@@ -44,8 +46,12 @@ def connect_plugin_notifier(settings: Settings) -> LocalNotifier:
 
 
 @hookimpl(trylast=True)
-def connect_plugin_agent_auth(settings: Settings) -> OpenAccess | None:
-    """No sign-in (``agent_auth = "none"``, or unset on a loopback address)."""
+def connect_plugin_agent_auth(settings: Settings) -> AgentAuth | None:
+    """``oidc``: the plugin signs agents in; ``alb``: the load balancer does; ``none`` (or unset): nobody does."""
     if settings.agent_auth in (None, OPEN):
         return OpenAccess()
-    return None
+    if settings.agent_auth == "oidc":
+        return OidcSignIn(settings)
+    if settings.agent_auth == "alb":
+        return AlbSignIn(settings)
+    return None  # another plugin's mode

@@ -56,10 +56,9 @@ class BadRequest(PluginError):
 class InvalidToken(BadRequest):
     """An auth-result token was refused.
 
-    ``reason`` is a short machine-readable kind (``expired``, ``bad_signature``,
-    ``cannot_decrypt``, ``malformed``, ``unsupported``, ``too_large``,
-    ``bad_claims``); the detail is a human sentence.  Neither ever contains
-    any part of the token.
+    ``reason`` is a short machine-readable kind, one of ``tokens.REFUSAL_REASONS``
+    (``expired``, ``bad_signature``, ``cannot_decrypt``, ``replayed``, ...); the
+    detail is a human sentence.  Neither ever contains any part of the token.
     """
 
     def __init__(self, reason: str, detail: str) -> None:

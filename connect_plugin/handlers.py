@@ -94,6 +94,8 @@ class BaseHandler(web.RequestHandler):
             origin = self.request.headers.get("Origin", "")
             if origin.lower() in {o.lower() for o in self.app.config.allowed_origins}:
                 self.set_header("Access-Control-Allow-Origin", origin)
+                # A listed origin's display may send the agent's sign-in cookie (never "*" with this).
+                self.set_header("Access-Control-Allow-Credentials", "true")
 
     def options(self, *args: str) -> None:
         """CORS preflight: ``GET`` only, for the origins ``set_default_headers`` allows."""

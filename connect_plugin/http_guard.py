@@ -2,8 +2,10 @@
 
 * :class:`RequestGuard` looks at a request before routing: a request target
   that is no clean path (control characters, bytes that are not UTF-8,
-  encoded slashes, ``.``/``..`` or empty segments, over :data:`MAX_TARGET`
-  bytes) is refused with ``400``/``414``; a ``Host`` this plugin does not
+  encoded slashes, empty segments, over :data:`MAX_TARGET` bytes) is
+  refused with ``400``/``414`` (``.``/``..`` segments are left to the routes:
+  no route takes them, and the pages refuse a way out of their folder with
+  ``403``); a ``Host`` this plugin does not
   serve gets ``421`` (DNS rebinding: a page on an attacker's domain whose name
   now points at this server still names the attacker's domain in ``Host``).
   ``PluginApplication.find_handler`` routes a refused request to
@@ -54,10 +56,7 @@ def target_problem(path: str, query: str, uri: str) -> PluginError | None:
             return BadRequest(f"the {name} is not UTF-8")
         if _CONTROL.search(decoded):
             return BadRequest(f"the {name} holds control characters")
-    segments = unquote_to_bytes(path).decode("utf-8").split("/")[1:]
-    if any(segment in (".", "..") for segment in segments):
-        return BadRequest("the path holds . or .. segments")
-    if any(segment == "" for segment in segments[:-1]):
+    if "//" in path:
         return BadRequest("the path holds an empty segment")
     return None
 

@@ -7,6 +7,7 @@ functions; see the README, "Plugins".
 
 from __future__ import annotations
 
+import inspect
 import logging
 from dataclasses import dataclass
 
@@ -60,8 +61,50 @@ def build_parts(settings: Settings, pm: pluggy.PluginManager) -> Parts:
         agent_auth=agent_auth,
     )
     for name, part in vars(parts).items():
+        check_part(name, part, PART_PROTOCOLS[name], pm)
         log.info("%s: %s", name.replace("_", " "), type(part).__module__ + "." + type(part).__qualname__)
     return parts
+
+
+#: The interface each part must offer (see ``hookspecs``).
+PART_PROTOCOLS: dict[str, type] = {
+    "store": SessionStore,
+    "code_generator": CodeGenerator,
+    "translator": Translator,
+    "notifier": Notifier,
+    "agent_auth": AgentAuth,
+}
+
+
+def check_part(name: str, part: object, protocol: type, pm: pluggy.PluginManager) -> None:
+    """Refuse, in one line naming the plugin, a part lacking a method of its Protocol (or not async as it must be)."""
+    problems = []
+    for member in _protocol_methods(protocol):
+        wanted = getattr(protocol, member)
+        found = getattr(part, member, None)
+        if not callable(found):
+            problems.append(f"no method {member}")
+        elif inspect.iscoroutinefunction(wanted) and not inspect.iscoroutinefunction(found):
+            problems.append(f"{member} is not async")
+    if problems:
+        kind = name.replace("_", " ")
+        raise ConfigError(kind, f"{type(part).__qualname__} from plugin {provider_name(part, pm)!r} is not a "
+                                f"{protocol.__name__}: {', '.join(problems)}")
+
+
+def _protocol_methods(protocol: type) -> list[str]:
+    return sorted(name for name, value in vars(protocol).items()
+                  if not name.startswith("_") and callable(value))
+
+
+def provider_name(part: object, pm: pluggy.PluginManager) -> str:
+    """The registered plugin a part most likely came from (by module), for messages."""
+    module = type(part).__module__
+    for name, plugin in pm.list_name_plugin():
+        plugin_module = plugin.__name__ if inspect.ismodule(plugin) else type(plugin).__module__
+        if module == plugin_module or module.startswith(plugin_module.split(".")[0] + "."):
+            return name
+    return module
 
 
 def plugin_names(pm: pluggy.PluginManager) -> list[str]:

@@ -147,8 +147,8 @@ class FlowService:
             token,
             self.settings.decryption_key,
             self.settings.signature_key,
+            tokens.TokenPolicy(leeway=self.settings.token_leeway),
             check_expiry=check_expiry,
-            leeway=self.settings.token_leeway,
             now=self.clock(),
         )
 

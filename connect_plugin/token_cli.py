@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import keys, tokens
+from . import jwe, keys, tokens
 from .config import load_settings
 from .errors import ConfigError, InvalidToken
 from .model import STATUS_FAILED, STATUS_SUCCESS, AuthResult
@@ -33,10 +33,16 @@ examples:
       --attr email=jane@example.com --attr fullname="Jane Doe"
   connect-plugin token --encrypt-key plugin-encrypt.pub.pem --sign-key auth-sign.key.pem \\
       --status failed --post http://127.0.0.1:8000/session_result/<code>
+  connect-plugin token --encrypt-key plugin-encrypt.pub.pem --sign-key auth-sign.key.pem \\
+      --alg RSA-OAEP-256 --enc A256GCM --attr email=jane@example.com
   connect-plugin token --decode --config config.toml < token.jwe
 """
 
-_MINT_ONLY = ("encrypt_key", "encrypt_type", "sign_key", "sign_type", "attr", "session_url", "post")
+_MINT_ONLY = (
+    "encrypt_key", "encrypt_type", "sign_key", "sign_type", "attr", "session_url", "post",
+    "alg", "enc", "issuer", "audience",
+)
+_ALGS = tuple(alg for algs in jwe.KEY_MANAGEMENT.values() for alg in algs)
 _DECODE_ONLY = ("config", "no_expiry")
 
 
@@ -59,7 +65,14 @@ def register(subparsers: Any) -> None:
     mint.add_argument("--attr", action="append", default=[], metavar="KEY=VALUE", help="an attribute (repeatable)")
     mint.add_argument("--status", choices=(STATUS_SUCCESS, STATUS_FAILED), default=STATUS_SUCCESS)
     mint.add_argument("--session-url", metavar="URL", help="where the plugin should send session feedback")
-    mint.add_argument("--lifetime", type=int, default=300, metavar="SECONDS", help="exp - iat (default 300)")
+    mint.add_argument("--lifetime", type=int, default=300, metavar="SECONDS",
+                      help="exp - iat (default 300; the plugin refuses over its max_token_lifetime, 3600 by default)")
+    mint.add_argument("--alg", choices=_ALGS,
+                      help="key management: RSA-OAEP (default) or RSA-OAEP-256 for an RSA key, ECDH-ES for EC")
+    mint.add_argument("--enc", choices=tuple(jwe.CONTENT_ENCRYPTIONS),
+                      help=f"content encryption (default {jwe.DEFAULT_ENC})")
+    mint.add_argument("--issuer", metavar="ISS", help="an iss claim (for a plugin that expects one)")
+    mint.add_argument("--audience", metavar="AUD", help="an aud claim (for a plugin that expects one)")
     mint.add_argument("--post", metavar="URL", help="POST the token to this session_result URL; print the status")
     decode = parser.add_argument_group("decoding")
     decode.add_argument("--config", metavar="FILE", help="the plugin's settings (default: as connect-plugin serve)")
@@ -105,8 +118,14 @@ def _mint(args: argparse.Namespace) -> int:
     attributes = _attributes(args.attr)
     if attributes is None and args.status == STATUS_SUCCESS:
         attributes = {}
+    if args.alg and args.alg not in jwe.KEY_MANAGEMENT[encryption_key.kind]:
+        accepted = " or ".join(jwe.KEY_MANAGEMENT[encryption_key.kind])
+        raise UsageError(f"--alg: an {encryption_key.kind} key to encrypt to takes {accepted}")
     result = AuthResult(args.status, attributes, args.session_url)
-    token = tokens.make_auth_result(result, encryption_key, signing_key, lifetime=args.lifetime)
+    token = tokens.make_auth_result(
+        result, encryption_key, signing_key, lifetime=args.lifetime, alg=args.alg,
+        enc=args.enc or jwe.DEFAULT_ENC, issuer=args.issuer, audience=args.audience,
+    )
     if args.post:
         return _post(args.post, token)
     print(token)
@@ -171,11 +190,7 @@ def _decode(args: argparse.Namespace) -> int:
     token = sys.stdin.read(tokens.MAX_TOKEN_BYTES + 1) if reads_stdin else args.token
     try:
         claims = tokens.read_claims(
-            token,
-            settings.decryption_key,
-            settings.signature_key,
-            check_expiry=not args.no_expiry,
-            leeway=settings.token_leeway,
+            token, settings.decryption_key, settings.signature_key, _policy(settings), check_expiry=not args.no_expiry
         )
     except InvalidToken as error:
         print(f"refused ({error.reason}): {error.detail}", file=sys.stderr)
@@ -184,3 +199,8 @@ def _decode(args: argparse.Namespace) -> int:
     if args.no_expiry and time.time() >= claims["exp"] + settings.token_leeway:
         print("note: this token has expired; the plugin would refuse it on receipt", file=sys.stderr)
     return 0
+
+
+def _policy(settings: Any) -> tokens.TokenPolicy:
+    """The receipt rules the plugin applies with these settings, so that decoding refuses what it refuses."""
+    return tokens.TokenPolicy(leeway=settings.token_leeway)

@@ -4,4 +4,6 @@ pytest_plugins = (
     "tests.fixtures.keys",
     "tests.fixtures.databases",
     "tests.fixtures.plugins",
+    "tests.fixtures.tokens",
+    "tests.fixtures.agent_sign_in",
 )

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from Crypto.PublicKey import RSA
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.iostream import StreamClosedError
 
@@ -59,6 +61,21 @@ class KeySet:
 def rsa_keyset() -> KeySet:
     """One RSA key set per test run (generation is slow)."""
     return KeySet(keys.PrivateKey("RSA", RSA.generate(2048)), keys.PrivateKey("RSA", RSA.generate(2048)))
+
+
+@cache
+def ec_keyset() -> KeySet:
+    """One P-256 key set per test run: ECDH-ES and ES256."""
+    return KeySet(new_private_key("EC"), new_private_key("EC"))
+
+
+def new_private_key(kind: str) -> keys.PrivateKey:
+    """A fresh RSA 2048 or P-256 key made by ``cryptography``, loaded from PKCS#8 PEM as configuration is."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048) if kind == "RSA" else \
+        ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    return keys.load_private_key(kind, pem)
 
 
 def toml_value(value: Any) -> str:

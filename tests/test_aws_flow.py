@@ -23,10 +23,9 @@ from typing import Any
 
 import pytest
 
+from tests.aws_support import AWS, SAMPLE_EVENT, StandIn, load_aws_module
 from tests.support import ROOT, Api, KeySet, PluginProcess, dtmf_of, write_config
-from tests.test_aws_lambda import SAMPLE_EVENT, load_aws_module
 
-AWS = ROOT / "aws"
 FLOW_PATH = AWS / "contact-flow.json"
 FLOW: dict[str, Any] = json.loads(FLOW_PATH.read_text(encoding="utf-8"))
 ACTIONS: dict[str, dict[str, Any]] = {a["Identifier"]: a for a in FLOW["Actions"]}
@@ -47,6 +46,7 @@ ERROR_TYPES = {
     "UpdateContactTargetQueue": {"NoMatchingError"},
     "TransferContactToQueue": {"QueueAtCapacity", "NoMatchingError"},
     "DisconnectParticipant": set(),
+    "UpdateFlowLoggingBehavior": set(),  # "Set logging behavior": no errors, no conditions
 }
 TERMINAL = {"DisconnectParticipant"}
 #: Characters the flow language does not allow in an Identifier.
@@ -140,6 +140,27 @@ def test_metadata_positions_name_existing_actions():
         assert identifier in ACTIONS
 
 
+def test_flow_logs_are_switched_on_by_one_set_logging_behavior_block_before_anything_else():
+    [logging] = of_type(FLOW, "UpdateFlowLoggingBehavior")
+    assert logging["Parameters"] == {"FlowLoggingBehavior": "Enabled"}  # a static value: dynamic ones are refused
+    assert logging["Transitions"] == {"NextAction": "ask-code-1"}  # the documented block has no errors, no conditions
+    assert FLOW["StartAction"] == logging["Identifier"]
+
+
+def test_no_lambda_invocation_is_reachable_without_passing_the_logging_block():
+    # Cut the logging block out: no Lambda block may be reachable from the start any more.
+    [logging] = of_type(FLOW, "UpdateFlowLoggingBehavior")
+    seen, todo = {logging["Identifier"]}, [FLOW["StartAction"]]
+    reached = set()
+    while todo:
+        current = todo.pop()
+        if current not in seen:
+            seen.add(current)
+            reached.add(ACTIONS[current]["Type"])
+            todo += targets(ACTIONS[current])
+    assert "InvokeLambdaFunction" not in reached
+
+
 # --------------------------------------------------------------------------- agreement with the Lambda and the plugin
 
 
@@ -223,6 +244,8 @@ class Call:
     path: list[str] = field(default_factory=list)
     queue: str | None = None
     outcome: str | None = None  # "queued" or "disconnected"
+    logging: bool = False  # flow logs on (a "Set logging behavior" block said Enabled)
+    logged_invocations: list[bool] = field(default_factory=list)  # logging, at each Lambda invocation
 
 
 def resolve(call: Call, value: str) -> str | None:
@@ -258,7 +281,9 @@ def walk(flow: dict[str, Any], call: Call, function: Callable[[dict[str, Any], A
         action = actions[current]
         kind, params, tr = action["Type"], action["Parameters"], action["Transitions"]
         nxt: str | None = tr.get("NextAction")
-        if kind == "MessageParticipant":
+        if kind == "UpdateFlowLoggingBehavior":
+            call.logging = params["FlowLoggingBehavior"] == "Enabled"
+        elif kind == "MessageParticipant":
             call.heard.append(params["Text"])
         elif kind == "GetParticipantInput":
             call.heard.append(params["Text"])
@@ -279,6 +304,7 @@ def walk(flow: dict[str, Any], call: Call, function: Callable[[dict[str, Any], A
             parameters = {k: resolve(call, v) or "" for k, v in params.get("LambdaInvocationAttributes", {}).items()}
             event = lambda_event(call, parameters)
             call.invocations.append(event)
+            call.logged_invocations.append(call.logging)
             try:
                 result = function(event, None)
                 flat = isinstance(result, dict) and all(isinstance(v, str) for v in result.values())
@@ -337,6 +363,14 @@ def test_caller_with_a_known_code_is_linked_at_once_and_queued():
     assert call.attributes == {"dtmf": GOOD}
     assert call.invocations[0]["Details"]["Parameters"] == {"dtmf": GOOD}
     assert "say-linked" in call.path
+
+
+@pytest.mark.parametrize("typed", [[GOOD], [BAD, GOOD], [BAD] * 3, [BAD]])
+def test_every_lambda_invocation_happens_with_flow_logs_on(typed):
+    call = walk(FLOW, Call(typed), StandInLambda({GOOD}))
+
+    assert call.logged_invocations
+    assert all(call.logged_invocations)
 
 
 @pytest.mark.parametrize("wrong_tries", [1, 2])
@@ -466,6 +500,89 @@ async def test_call_through_the_flow_links_the_session_with_the_real_lambda_and_
                          "auth_result": {"status": "succes", "attributes": {"email": "jane@example.com"}}}
 
 
+def reference_flow() -> dict[str, Any]:
+    """The shape of a flow built for the reference's Node Lambda, which threw on every answer but 2xx.
+
+    Keep the code, invoke the function, and read *Success* as linked and *Error*
+    as not linked; either way the call is queued.  No such file was published
+    with the reference: this is the contract its Lambda implies.
+    """
+    def step(identifier: str, kind: str, parameters: dict[str, Any], nxt: str, error: str | None = None,
+             error_type: str = "NoMatchingError") -> dict[str, Any]:
+        errors = [{"NextAction": error or nxt, "ErrorType": error_type}]
+        return {"Identifier": identifier, "Type": kind, "Parameters": parameters,
+                "Transitions": {"NextAction": nxt, "Errors": errors, "Conditions": []}}
+
+    return {"Version": "2019-10-30", "StartAction": "ask", "Actions": [
+        step("ask", "GetParticipantInput", {**ACTIONS["ask-code-1"]["Parameters"]}, "save"),
+        step("save", "UpdateContactAttributes", {"Attributes": {"dtmf": "$.StoredCustomerInput"}}, "link"),
+        step("link", "InvokeLambdaFunction", {"LambdaFunctionARN": render_flow.LAMBDA_PLACEHOLDER,
+                                              "InvocationTimeLimitSeconds": "8",
+                                              "ResponseValidation": {"ResponseType": "JSON"}},
+             "say-linked", error="say-not-linked"),
+        step("say-linked", "MessageParticipant", {"Text": "Verified."}, "set-queue"),
+        step("say-not-linked", "MessageParticipant", {"Text": "Not verified."}, "set-queue"),
+        step("set-queue", "UpdateContactTargetQueue", {"QueueId": render_flow.QUEUE_PLACEHOLDER}, "transfer",
+             error="hang-up"),
+        step("transfer", "TransferContactToQueue", {}, "hang-up"),
+        {"Identifier": "hang-up", "Type": "DisconnectParticipant", "Parameters": {}, "Transitions": {}},
+    ]}
+
+
+@pytest.mark.gen_test
+async def test_flow_built_for_the_reference_takes_its_error_branch_for_a_wrong_code_with_unknown_code_error(
+        plugin_process, monkeypatch):
+    code = dtmf_of(await Api(plugin_process.base_url).start("request_permit"))
+    wrong = f"{(int(code) + 1) % 10 ** len(code):0{len(code)}d}"
+    monkeypatch.setenv("CALL_URL", plugin_process.base_url + "/link_phone")
+    monkeypatch.setenv("CALL_TOKEN", "flow-test-token-0123456789")
+
+    # Without the setting such a flow reads a wrong code as verified: the flat map is a success.
+    monkeypatch.delenv("UNKNOWN_CODE", raising=False)
+    assert "say-linked" in walk(reference_flow(), Call([wrong]), assign_id.handler).path
+
+    monkeypatch.setenv("UNKNOWN_CODE", "error")
+    mistyped = walk(reference_flow(), Call([wrong]), assign_id.handler)
+    right = walk(reference_flow(), Call([code]), assign_id.handler)
+
+    assert mistyped.outcome == right.outcome == "queued"
+    assert "say-not-linked" in mistyped.path
+    assert "say-linked" not in mistyped.path
+    assert "say-linked" in right.path
+    assert (await Api(plugin_process.base_url).info(right.contact_id)).status == 200
+
+
+@pytest.fixture
+def refusing_plugin() -> Iterator[StandIn]:
+    """A stand-in plugin whose link failure budget is spent: every link attempt answers 429."""
+    server = StandIn(status=429, headers={"Retry-After": "42"}, body={"error": "TooManyRequests"})
+    yield server
+    server.close()
+
+
+def test_429_through_our_flow_reaches_an_agent_with_one_request_per_try(refusing_plugin, monkeypatch):
+    monkeypatch.setenv("CALL_URL", refusing_plugin.url)
+    monkeypatch.delenv("UNKNOWN_CODE", raising=False)
+
+    call = walk(FLOW, Call([GOOD] * MAX_TRIES), assign_id.handler)
+
+    assert call.outcome == "queued"
+    assert "say-not-linked" in call.path
+    assert "say-not-checked" not in call.path  # not the Error branch: Amazon Connect does not retry
+    assert len(refusing_plugin.requests) == MAX_TRIES == call.prompts
+
+
+def test_429_through_a_reference_flow_with_unknown_code_error_reaches_an_agent(refusing_plugin, monkeypatch):
+    monkeypatch.setenv("CALL_URL", refusing_plugin.url)
+    monkeypatch.setenv("UNKNOWN_CODE", "error")
+
+    call = walk(reference_flow(), Call([GOOD]), assign_id.handler)
+
+    assert call.outcome == "queued"
+    assert "say-not-linked" in call.path
+    assert len(refusing_plugin.requests) == 1
+
+
 # --------------------------------------------------------------------------- rendering for a real instance
 
 LAMBDA_ARN = "arn:aws:lambda:eu-central-1:111122223333:function:id-contact-assign-id"
@@ -488,7 +605,7 @@ def test_render_puts_in_the_real_arns_and_code_length():
     assert of_type(rendered, "UpdateContactTargetQueue")[0]["Parameters"]["QueueId"] == QUEUE_ARN
     assert {a["Parameters"]["InputValidation"]["CustomValidation"]["MaximumLength"]
             for a in of_type(rendered, "GetParticipantInput")} == {"8"}
-    assert FLOW["Actions"][0]["Parameters"]["InputValidation"]["CustomValidation"]["MaximumLength"] \
+    assert ACTIONS["ask-code-1"]["Parameters"]["InputValidation"]["CustomValidation"]["MaximumLength"] \
         == str(SAMPLE_DTMF_LENGTH)  # the stored flow is left alone
     call = walk(rendered, Call(["12345678"]), StandInLambda({"12345678"}))
     assert call.outcome == "queued"

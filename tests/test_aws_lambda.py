@@ -3,87 +3,38 @@
 Events have Amazon Connect's documented shape (``aws/test-event.json``):
 the code at ``Details.Parameters.dtmf`` or ``Details.ContactData.Attributes.dtmf``,
 the call at ``Details.ContactData.ContactId``.  Every answer the plugin can
-give comes from a ``connect-plugin serve`` process; only a plugin that is slow
-or answers 5xx or a redirect is played by a stand-in server on 127.0.0.1,
-because the real one cannot be made to do that on purpose.
+give comes from a ``connect-plugin serve`` process; only a plugin that is slow,
+answers 5xx or a redirect, or refuses links with 429 (its link failure budget
+spent) is played by a stand-in server on 127.0.0.1, because the real one cannot
+be made to do that on purpose.
 """
 
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import logging
-import re
-import sys
-import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-from tests.support import ROOT, Api, KeySet, PluginProcess, dtmf_of, free_port, write_config
+from tests.aws_support import (
+    SAMPLE_EVENT,
+    StandIn,
+    assert_string_map,
+    connect_event,
+    load_aws_module,
+    new_contact,
+)
+from tests.support import Api, KeySet, PluginProcess, dtmf_of, free_port, write_config
 
-AWS = ROOT / "aws"
 TOKEN = "lambda-to-plugin-secret-0123456789"
 WRONG_TOKEN = "not-the-plugin-secret-9876543210"
 
-
-def load_aws_module(name: str) -> ModuleType:
-    """Import ``aws/<name>.py`` under its own name, as Lambda does: a single file, not part of a package."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, AWS / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 assign_id = load_aws_module("assign_id")
-SAMPLE_EVENT: dict[str, Any] = json.loads((AWS / "test-event.json").read_text())
-
-
-def connect_event(contact_id: str | None, *, attribute: str | None = None, parameter: str | None = None,
-                  attributes: dict[str, str] | None = None) -> dict[str, Any]:
-    """An Amazon Connect ``ContactFlowEvent``: the sample event with this contact id and code(s).
-
-    ``attribute`` is the contact attribute ``dtmf``; ``parameter`` the function
-    input parameter ``dtmf``; ``None`` leaves each out.
-    """
-    event = copy.deepcopy(SAMPLE_EVENT)
-    contact = event["Details"]["ContactData"]
-    for key in ("ContactId", "InitialContactId", "PreviousContactId"):
-        contact[key] = contact_id
-    if contact_id is None:
-        del contact["ContactId"]
-    contact["Attributes"] = dict(attributes or {})
-    if attribute is not None:
-        contact["Attributes"]["dtmf"] = attribute
-    event["Details"]["Parameters"] = {} if parameter is None else {"dtmf": parameter}
-    return event
-
-
-def new_contact() -> str:
-    """A fresh Amazon Connect ContactId (a UUID)."""
-    return str(uuid.uuid4())
-
-
-def assert_string_map(result: Any) -> None:
-    """What the flow's ``STRING_MAP`` validation accepts: a flat map of strings.
-
-    Amazon Connect documents values of letters, digits, dashes and underscores.
-    """
-    assert isinstance(result, dict)
-    assert all(isinstance(k, str) and isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9_-]+", v)
-               for k, v in result.items())
 
 
 # --------------------------------------------------------------------------- plugins and stand-ins
@@ -113,54 +64,6 @@ def guarded_plugin(tmp_path_factory: pytest.TempPathFactory, keyset: KeySet) -> 
     process.terminate()
 
 
-class StandIn:
-    """A tiny HTTP server on 127.0.0.1 playing a plugin that misbehaves: slow, failing, or redirecting."""
-
-    def __init__(self, status: int = 200, delay: float = 0.0, headers: dict[str, str] | None = None) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.release = threading.Event()
-        stand_in = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                stand_in.requests.append({"path": self.path, "headers": dict(self.headers),
-                                          "body": self.rfile.read(length)})
-                stand_in.release.wait(delay)
-                body = json.dumps({"error": "ServiceUnavailable"} if status >= 500 else {}).encode()
-                try:
-                    self.send_response(status)
-                    for name, value in (headers or {}).items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except OSError:
-                    pass  # the client gave up first: that is what the slow case tests
-
-            do_GET = do_POST  # a followed redirect may arrive as a GET
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        """The ``/link_phone`` URL of this stand-in."""
-        return f"http://127.0.0.1:{self.server.server_address[1]}/link_phone"
-
-    def close(self) -> None:
-        """Stop serving and let any waiting answer go."""
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def stand_in() -> Iterator[Callable[..., StandIn]]:
     """``stand_in(status=, delay=, headers=)`` starts a stand-in; all are closed after the test."""
@@ -178,10 +81,12 @@ def stand_in() -> Iterator[Callable[..., StandIn]]:
 
 @pytest.fixture
 def lambda_env(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
-    """``lambda_env(url, token=None, timeout=None)`` sets the function's environment as a deployer would."""
+    """``lambda_env(url, token=None, timeout=None, unknown_code=None)`` sets the function's environment."""
 
-    def configure(url: str | None, token: str | None = None, timeout: str | None = None) -> None:
-        for name, value in (("CALL_URL", url), ("CALL_TOKEN", token), ("CALL_TIMEOUT", timeout)):
+    def configure(url: str | None, token: str | None = None, timeout: str | None = None,
+                  unknown_code: str | None = None) -> None:
+        for name, value in (("CALL_URL", url), ("CALL_TOKEN", token), ("CALL_TIMEOUT", timeout),
+                            ("UNKNOWN_CODE", unknown_code)):
             if value is None:
                 monkeypatch.delenv(name, raising=False)
             else:
@@ -515,3 +420,124 @@ def test_end_of_call_with_a_wrong_token_raises(guarded_plugin, lambda_env, lambd
     with pytest.raises(assign_id.LinkFailed):
         assign_id.handler(ended_event(new_contact()), None)
     assert WRONG_TOKEN not in lambda_log.text
+
+
+# ------------------------------------------------------------------ UNKNOWN_CODE=error: the reference's contract
+
+
+@pytest.mark.parametrize("value", [None, "", "false", " FALSE "])
+def test_unknown_code_answers_the_flat_map_by_default(open_plugin, lambda_env, value):
+    lambda_env(open_plugin.base_url + "/link_phone", unknown_code=value)
+
+    result = assign_id.handler(connect_event(new_contact(), attribute="0000000000"), None)
+
+    assert result == {"linked": "false"}
+    assert_string_map(result)
+
+
+def test_unknown_code_raises_with_unknown_code_error_as_the_references_lambda_did(open_plugin, lambda_env,
+                                                                                    lambda_log):
+    # A flow built for the reference takes the Error branch for a wrong code.
+    contact = new_contact()
+    lambda_env(open_plugin.base_url + "/link_phone", unknown_code="error")
+
+    with pytest.raises(assign_id.NotLinked, match="no such unused code") as raised:
+        assign_id.handler(connect_event(contact, attribute="0000000000"), None)
+
+    assert "0000000000" not in str(raised.value)
+    assert contact in lambda_log.text
+    assert_logged_safely(lambda_log, "0000000000")
+
+
+@pytest.mark.gen_test
+async def test_known_code_still_answers_linked_with_unknown_code_error(guarded_plugin, lambda_env):
+    code = await issue_code(guarded_plugin)
+    contact = new_contact()
+    lambda_env(guarded_plugin.base_url + "/link_phone", token=TOKEN, unknown_code="error")
+
+    assert assign_id.handler(connect_event(contact, attribute=code), None) == {"linked": "true"}
+    # A code already used by another call is a wrong code too.
+    with pytest.raises(assign_id.NotLinked):
+        assign_id.handler(connect_event(new_contact(), attribute=code), None)
+
+
+@pytest.mark.parametrize("case", ["caller typed nothing (Connect stores Timeout)", "no contact id", "not an object"])
+def test_event_without_usable_code_raises_with_unknown_code_error_and_plugin_is_not_asked(case, stand_in, lambda_env):
+    counter = stand_in()
+    lambda_env(counter.url, unknown_code="error")
+
+    with pytest.raises(assign_id.NotLinked, match="no usable"):
+        assign_id.handler(BAD_EVENTS[case](), None)
+
+    assert counter.requests == []
+
+
+@pytest.mark.parametrize("value", ["eror", "true", "raise", "0"])
+def test_misspelt_unknown_code_fails_loudly_instead_of_answering_linked_false(stand_in, lambda_env, lambda_log,
+                                                                              value):
+    # Falling back to the flat map would send every wrong code of a reference flow on as if linked.
+    counter = stand_in()
+    lambda_env(counter.url, unknown_code=value)
+
+    with pytest.raises(assign_id.LinkFailed, match="UNKNOWN_CODE"):
+        assign_id.handler(connect_event(new_contact(), attribute="1234567890"), None)
+
+    assert counter.requests == []
+    assert "UNKNOWN_CODE must be false or error" in lambda_log.text
+
+
+def test_end_of_call_answers_the_same_in_both_modes(open_plugin, lambda_env):
+    lambda_env(open_plugin.base_url + "/link_phone", unknown_code="error")
+
+    assert assign_id.handler(ended_event(new_contact()), None) == {"ended": "false"}
+
+
+# ------------------------------------------------------------------ 429: the link failure budget is spent
+
+TOO_MANY = {"error": "TooManyRequests"}
+
+
+def test_429_is_not_linked_once_without_raising_or_retrying(stand_in, lambda_env, lambda_log):
+    refusing = stand_in(status=429, headers={"Retry-After": "37"}, body=TOO_MANY)
+    contact = new_contact()
+    lambda_env(refusing.url, token=TOKEN)
+
+    result = assign_id.handler(connect_event(contact, attribute="1234567890"), None)
+
+    assert result == {"linked": "false"}
+    assert_string_map(result)
+    assert len(refusing.requests) == 1  # no retry: the call goes on to an agent
+    assert f"contact {contact}: not linked: the plugin refuses links for now (HTTP 429" in lambda_log.text
+    assert "retry after 37 s" in lambda_log.text
+    assert [r.levelname for r in lambda_log.records] == ["WARNING"]
+    assert_logged_safely(lambda_log, "1234567890", TOKEN)
+
+
+@pytest.mark.parametrize("retry_after", [None, "Wed, 21 Oct 2015 07:28:00 GMT", "1" * 40])
+def test_429_with_a_missing_or_odd_retry_after_is_still_not_linked(stand_in, lambda_env, lambda_log, retry_after):
+    refusing = stand_in(status=429, headers={"Retry-After": retry_after} if retry_after else {}, body=TOO_MANY)
+    lambda_env(refusing.url)
+
+    assert assign_id.handler(connect_event(new_contact(), attribute="1234567890"), None) == {"linked": "false"}
+    assert "retry after" not in lambda_log.text
+
+
+def test_429_with_unknown_code_error_raises_not_linked_once(stand_in, lambda_env, lambda_log):
+    # For a flow built for the reference, not linked is the Error branch, which such a flow routes on.
+    refusing = stand_in(status=429, headers={"Retry-After": "12"}, body=TOO_MANY)
+    lambda_env(refusing.url, token=TOKEN, unknown_code="error")
+
+    with pytest.raises(assign_id.NotLinked, match="refuses links for now"):
+        assign_id.handler(connect_event(new_contact(), attribute="1234567890"), None)
+
+    assert len(refusing.requests) == 1
+    assert_logged_safely(lambda_log, "1234567890", TOKEN)
+
+
+def test_429_from_end_call_is_a_failure_not_a_link_answer(stand_in, lambda_env):
+    # Only link attempts have a failure budget; /end_call answering 429 is unexpected.
+    refusing = stand_in(status=429, body=TOO_MANY)
+    lambda_env(refusing.url)
+
+    with pytest.raises(assign_id.LinkFailed, match="HTTP 429"):
+        assign_id.handler(ended_event(new_contact()), None)

@@ -195,7 +195,7 @@ async def test_many_results_at_once_on_one_instance_all_reach_displays_on_anothe
 async def test_display_streaming_from_one_instance_shows_a_result_posted_to_another(
     tmp_path, keyset, postgres_url, mint
 ):
-    from tests.test_web_events import EventStream
+    from tests.sse_client import EventStream
 
     async with two_instances(tmp_path, keyset, postgres_url) as (_a, b, api_a):
         contact = "5e55e5e5-0000-4000-8000-0000000000b1"

@@ -10,6 +10,8 @@ import pytest
 
 from connect_plugin.codes import RandomDigits
 from connect_plugin.config import load_settings
+from connect_plugin.errors import ConfigError
+from connect_plugin.hookspecs import hookimpl
 from connect_plugin.notify import LocalNotifier
 from connect_plugin.plugins import build_parts, make_manager, plugin_names
 from connect_plugin.stores.sql import SqlStore
@@ -88,3 +90,33 @@ async def test_memory_store_plugin_replaces_the_store_and_runs_the_whole_flow(pl
     assert (await plugin.api.link(dtmf_of(started), contact)).status == 200
     assert (await plugin.api.info(contact)).json["auth_result"]["status"] == "succes"
     assert await count_sessions(database_url) == 0  # nothing went to the SQL database
+
+
+class _HalfStore:
+    """A store plugin's part that forgot most of the contract, and made one method synchronous."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def ping(self) -> None: ...
+
+
+class _HalfStorePlugin:
+    @staticmethod
+    @hookimpl
+    def connect_plugin_session_store(settings):
+        return _HalfStore()
+
+
+def test_a_part_that_does_not_fit_its_protocol_stops_start_up_naming_the_plugin(tmp_path, keyset):
+    pm = make_manager()
+    pm.register(_HalfStorePlugin(), name="half_store")
+    config = write_config(tmp_path / "p.toml", keyset)
+    with pytest.raises(ConfigError) as caught:
+        build_parts(load_settings(config, environ={}), pm)
+    message = str(caught.value)
+    assert message.startswith("store: _HalfStore from plugin 'half_store' is not a SessionStore: ")
+    assert "ping is not async" in message
+    assert "no method link" in message
+    assert "\n" not in message

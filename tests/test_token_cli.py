@@ -17,7 +17,8 @@ import pytest
 from connect_plugin import token_cli, tokens
 from connect_plugin.keys import PrivateKey
 from connect_plugin.model import AuthResult
-from tests.token_fixtures import TokenKeys, ec_keys, rsa_keys, stranger_rsa_key  # noqa: F401
+from tests.support import KeySet
+from tests.token_support import header_of
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNNER = """\
@@ -39,7 +40,7 @@ def cli(*argv: str) -> int:
 
 
 @pytest.fixture
-def key_files(tmp_path: Path, rsa_keys: TokenKeys, ec_keys: TokenKeys) -> dict[str, str]:  # noqa: F811
+def key_files(tmp_path: Path, rsa_keys: KeySet, ec_keys: KeySet) -> dict[str, str]:
     """PEM files for the RSA and EC key pairs, as a deployer has them."""
     files = {
         "rsa-encrypt": rsa_keys.encrypt.pem, "rsa-decrypt": rsa_keys.decrypt.pem,
@@ -85,7 +86,7 @@ def mint_rsa(key_files: dict[str, str], *extra: str) -> list[str]:
 
 
 def test_mint_prints_a_token_the_plugin_reads(
-    key_files: dict[str, str], rsa_keys: TokenKeys, capsys: pytest.CaptureFixture[str]  # noqa: F811
+    key_files: dict[str, str], rsa_keys: KeySet, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = mint_rsa(key_files, "--encrypt-type", "RSA", "--sign-type", "RSA",
                     "--attr", "email=jane@example.com", "--attr", "fullname=Jane = Doe")
@@ -96,7 +97,7 @@ def test_mint_prints_a_token_the_plugin_reads(
 
 
 def test_mint_reads_the_key_types_from_the_pem(
-    key_files: dict[str, str], ec_keys: TokenKeys, capsys: pytest.CaptureFixture[str]  # noqa: F811
+    key_files: dict[str, str], ec_keys: KeySet, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert cli("--encrypt-key", key_files["ec-encrypt"], "--sign-key", key_files["ec-sign"], "--attr", "age=42") == 0
     token = capsys.readouterr().out.strip()
@@ -104,7 +105,7 @@ def test_mint_reads_the_key_types_from_the_pem(
 
 
 def test_mint_failed_status_session_url_and_lifetime(
-    key_files: dict[str, str], rsa_keys: TokenKeys, capsys: pytest.CaptureFixture[str]  # noqa: F811
+    key_files: dict[str, str], rsa_keys: KeySet, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = mint_rsa(key_files, "--status", "failed", "--session-url", "http://auth.internal/s/1", "--lifetime", "60")
     assert cli(*args) == 0
@@ -150,6 +151,57 @@ def test_missing_key_file_is_a_usage_error(tmp_path: Path, capsys: pytest.Captur
     assert "cannot read" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("kind", "alg", "enc"),
+    [("rsa", "RSA-OAEP-256", "A256GCM"), ("rsa", "RSA-OAEP", "A192CBC-HS384"), ("ec", "ECDH-ES", "A128GCM"),
+     ("ec", None, "A256CBC-HS512")],
+)
+def test_mint_with_alg_and_enc(
+    key_files: dict[str, str], rsa_keys: KeySet, ec_keys: KeySet, capsys: pytest.CaptureFixture[str],
+    kind: str, alg: str | None, enc: str,
+) -> None:
+    keys = rsa_keys if kind == "rsa" else ec_keys
+    args = ["--encrypt-key", key_files[f"{kind}-encrypt"], "--sign-key", key_files[f"{kind}-sign"], "--enc", enc]
+    assert cli(*args, *(["--alg", alg] if alg else [])) == 0
+    token = capsys.readouterr().out.strip()
+    header = header_of(token)
+    assert (header["alg"], header["enc"]) == (alg or ("RSA-OAEP" if kind == "rsa" else "ECDH-ES"), enc)
+    assert tokens.read_auth_result(token, keys.decrypt, keys.verify).status == "succes"
+
+
+def test_mint_defaults_to_rsa_oaep_and_a128cbc_hs256(
+    key_files: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(*mint_rsa(key_files)) == 0
+    header = header_of(capsys.readouterr().out.strip())
+    assert (header["alg"], header["enc"]) == ("RSA-OAEP", "A128CBC-HS256")
+
+
+def test_mint_with_an_alg_for_the_other_key_kind_is_a_usage_error(
+    key_files: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(*mint_rsa(key_files, "--alg", "ECDH-ES")) == 2
+    assert "--alg: an RSA key to encrypt to takes RSA-OAEP or RSA-OAEP-256" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("option", "value"), [("--alg", "RSA1_5"), ("--enc", "A128KW"), ("--alg", "dir")])
+def test_mint_refuses_an_alg_or_enc_the_plugin_refuses(
+    key_files: dict[str, str], capsys: pytest.CaptureFixture[str], option: str, value: str
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        cli(*mint_rsa(key_files, option, value))
+    assert caught.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_mint_issuer_and_audience(
+    key_files: dict[str, str], rsa_keys: KeySet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(*mint_rsa(key_files, "--issuer", "https://auth.example.nl", "--audience", "connect-plugin")) == 0
+    claims = tokens.read_claims(capsys.readouterr().out.strip(), rsa_keys.decrypt, rsa_keys.verify)
+    assert (claims["iss"], claims["aud"]) == ("https://auth.example.nl", "connect-plugin")
+
+
 def test_decode_options_are_refused_when_minting(key_files: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     assert cli(*mint_rsa(key_files, "--no-expiry")) == 2
     assert "--no-expiry is only for --decode" in capsys.readouterr().err
@@ -159,7 +211,7 @@ def test_decode_options_are_refused_when_minting(key_files: dict[str, str], caps
 
 
 def test_decode_prints_the_claims(
-    config: str, rsa_keys: TokenKeys, capsys: pytest.CaptureFixture[str]  # noqa: F811
+    config: str, rsa_keys: KeySet, capsys: pytest.CaptureFixture[str]
 ) -> None:
     result = AuthResult("succes", {"email": "jane@example.com"})
     token = tokens.make_auth_result(result, rsa_keys.encrypt, rsa_keys.sign)
@@ -169,7 +221,7 @@ def test_decode_prints_the_claims(
     assert claims["sub"] == "id-contact-attributes"
 
 
-def test_decode_reads_the_token_from_stdin(config: str, rsa_keys: TokenKeys) -> None:  # noqa: F811
+def test_decode_reads_the_token_from_stdin(config: str, rsa_keys: KeySet) -> None:
     token = tokens.make_auth_result(AuthResult("failed"), rsa_keys.encrypt, rsa_keys.sign)
     done = subprocess.run(
         [sys.executable, "-c", RUNNER, "token", "--decode", "--config", config, "-"],
@@ -180,7 +232,7 @@ def test_decode_reads_the_token_from_stdin(config: str, rsa_keys: TokenKeys) -> 
 
 
 def test_decode_of_a_refused_token_says_why_and_exits_1(
-    config: str, rsa_keys: TokenKeys, stranger_rsa_key: PrivateKey, capsys: pytest.CaptureFixture[str]  # noqa: F811
+    config: str, rsa_keys: KeySet, stranger_rsa_key: PrivateKey, capsys: pytest.CaptureFixture[str]
 ) -> None:
     token = tokens.make_auth_result(AuthResult("failed"), rsa_keys.encrypt, stranger_rsa_key)
     assert cli("--decode", "--config", config, token) == 1
@@ -193,7 +245,7 @@ def test_decode_of_a_refused_token_says_why_and_exits_1(
 
 
 def test_decode_of_an_expired_token_needs_no_expiry(
-    config: str, rsa_keys: TokenKeys, capsys: pytest.CaptureFixture[str]  # noqa: F811
+    config: str, rsa_keys: KeySet, capsys: pytest.CaptureFixture[str]
 ) -> None:
     token = tokens.make_auth_result(AuthResult("failed"), rsa_keys.encrypt, rsa_keys.sign, now=time.time() - 3600)
     assert cli("--decode", "--config", config, token) == 1
@@ -216,6 +268,25 @@ def test_mint_options_are_refused_when_decoding(config: str, capsys: pytest.Capt
     err = capsys.readouterr().err
     assert "--attr is only for minting" in err
     assert "secret" not in err
+    assert cli("--decode", "--config", config, "--enc", "A256GCM", "x") == 2
+    assert "--enc is only for minting" in capsys.readouterr().err
+
+
+def test_decode_refuses_what_the_plugin_refuses_on_receipt(
+    config: str, rsa_keys: KeySet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = tokens.make_auth_result(AuthResult("failed"), rsa_keys.encrypt, rsa_keys.sign, lifetime=31 * 365 * 86400)
+    assert cli("--decode", "--config", config, token) == 1
+    assert "refused (lifetime)" in capsys.readouterr().err
+
+
+def test_decode_reads_every_accepted_combination(
+    config: str, rsa_keys: KeySet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = tokens.make_auth_result(AuthResult("failed"), rsa_keys.encrypt, rsa_keys.sign, alg="RSA-OAEP-256",
+                                    enc="A256GCM")
+    assert cli("--decode", "--config", config, token) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "failed"
 
 
 # --------------------------------------------------------------------------- posting
@@ -251,7 +322,7 @@ def server() -> Iterator[ThreadingHTTPServer]:
 
 
 def test_post_sends_the_token_as_application_jwt(
-    key_files: dict[str, str], rsa_keys: TokenKeys, server: ThreadingHTTPServer,  # noqa: F811
+    key_files: dict[str, str], rsa_keys: KeySet, server: ThreadingHTTPServer,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     url = f"http://127.0.0.1:{server.server_port}/session_result/SecretResultCode123"
@@ -288,7 +359,7 @@ def test_post_needs_an_http_url(key_files: dict[str, str], capsys: pytest.Captur
 
 
 def test_the_connect_plugin_command_has_the_token_subcommand(
-    key_files: dict[str, str], rsa_keys: TokenKeys, capsys: pytest.CaptureFixture[str]  # noqa: F811
+    key_files: dict[str, str], rsa_keys: KeySet, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from connect_plugin import cli as main_cli
 

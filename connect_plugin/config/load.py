@@ -11,7 +11,10 @@ Besides each value's own checks, these rules span settings:
 * **secure by default on a network address**: ``agent_auth`` and
   ``link_phone_token`` may be left unset only when the plugin listens on a
   loopback address.  Elsewhere the deployer must choose, and writing
-  ``"none"`` leaves that door open on purpose (warned at every start).
+  ``"none"`` leaves that door open on purpose (warned at every start);
+* **agent sign-in**: the mode in ``agent_auth`` needs its own settings (an
+  issuer, a client, a cookie secret; a load balancer's ARN) and a rule saying
+  which agents may see data; ``*_file`` settings are read here.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..errors import ConfigError
+from . import agent_values as av
 from . import values as v
 from .database import reference_databases
 from .settings import REQUIRED, Settings, declared, known_keys
@@ -64,6 +69,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
     source = str(raw.file) if raw.file is not None else "<environment>"
     open_on_purpose = frozenset(key for key in GUARDED if parsed[key] == v.OPEN)
     notices += _exposure(parsed, open_on_purpose)
+    notices += _agent_sign_in(parsed)
     notices += _other_notices(parsed)
     notices += _http_notices(parsed)
     return Settings(**parsed, source=source, notices=tuple(notices), open_on_purpose=open_on_purpose)
@@ -110,6 +116,65 @@ def _other_notices(parsed: Mapping[str, Any]) -> list[tuple[int, str]]:
         notices.append((logging.INFO, "workers: ignored; one process serves all requests asynchronously "
                                       "(run more instances to use more cores)"))
     return notices
+
+
+#: What each built-in sign-in mode cannot do without, and how to name it in a message.
+SIGN_IN_REQUIRED = {
+    "oidc": ("oidc_issuer", "oidc_client_id", "oidc_client_secret", "agent_cookie_secret"),
+    "alb": ("alb_signer_arn",),
+}
+#: Settings that only one mode reads: set under another mode they are a mistake worth a warning.
+SIGN_IN_ONLY = {
+    "oidc": ("oidc_issuer", "oidc_client_id", "oidc_client_secret", "oidc_scopes", "agent_cookie_secret"),
+    "alb": ("alb_signer_arn", "alb_key_url"),
+}
+SECRET_FILES = {"oidc_client_secret": "oidc_client_secret_file", "agent_cookie_secret": "agent_cookie_secret_file"}
+MIN_SECRET = {"oidc_client_secret": 1, "agent_cookie_secret": 32}
+
+
+def _agent_sign_in(parsed: dict[str, Any]) -> list[tuple[int, str]]:
+    """Read the secret files, then check that the chosen sign-in mode has what it needs."""
+    for key, file_key in SECRET_FILES.items():
+        if parsed[file_key]:
+            if parsed[key] is not None:
+                raise ConfigError(file_key, f"give either {key} or {file_key}, not both")
+            parsed[key] = _read_secret(file_key, parsed[file_key], MIN_SECRET[key])
+    mode = parsed["agent_auth"]
+    notices = [(logging.WARNING, f'{key}: not used with agent_auth = "{mode or v.OPEN}"; ignored')
+               for other, keys in SIGN_IN_ONLY.items() if other != mode
+               for key in keys if parsed[key] not in (None, "", Settings.__dataclass_fields__[key].default)]
+    if mode not in SIGN_IN_REQUIRED:
+        return notices
+    for key in SIGN_IN_REQUIRED[mode]:
+        if not parsed[key]:
+            alternative = f" (or {SECRET_FILES[key]})" if key in SECRET_FILES else ""
+            raise ConfigError(key, f'required with agent_auth = "{mode}"{alternative}')
+    if not (parsed["oidc_allowed_groups"] or parsed["oidc_allowed_domains"] or parsed["oidc_allow_any_agent"]):
+        raise ConfigError("oidc_allowed_groups", f'agent_auth = "{mode}" needs a rule for which agents may see '
+                                                 "data: oidc_allowed_groups, oidc_allowed_domains, "
+                                                 "or oidc_allow_any_agent = true")
+    if mode == "oidc":
+        key = "external_url" if parsed["external_url"] else "internal_url"
+        parts = urlsplit(parsed[key])
+        if parts.scheme != "https" and not v.is_loopback(parts.hostname or ""):
+            raise ConfigError(key, 'must be https with agent_auth = "oidc" (agents\' browsers keep the sign-in '
+                                   "in a Secure cookie); plain http only on a loopback address")
+    if mode == "alb" and not parsed["alb_key_url"]:
+        partition = av.ALB_ARN.match(parsed["alb_signer_arn"])["partition"]  # type: ignore[index]
+        if partition != "aws":
+            raise ConfigError("alb_key_url", f"required for a load balancer in the {partition} partition: "
+                                             "the key URL that AWS documents for it, with {kid}")
+    return notices
+
+
+def _read_secret(key: str, path: str, min_length: int) -> v.Secret:
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(key, f"cannot read {path}: {getattr(error, 'strerror', None) or 'not UTF-8 text'}") from None
+    if len(text) < min_length:
+        raise ConfigError(key, f"{path} must hold at least {min_length} characters")
+    return v.Secret(text)
 
 
 def _http_notices(parsed: Mapping[str, Any]) -> list[tuple[int, str]]:

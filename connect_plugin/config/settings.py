@@ -21,6 +21,7 @@ from typing import Any
 
 from .. import keys
 from ..addresses import IPNetwork, normalise_host, parse_network
+from . import agent_values as av
 from . import values as v
 from .database import normalise
 
@@ -170,6 +171,54 @@ class Settings:
         doc='how agents sign in before they see a citizen\'s data: `"oidc"`, `"alb"` or `"none"` '
             "(open to whoever reaches the server; warned at every start). Unset is allowed only when "
             "`address` is a loopback address")
+    oidc_issuer: str = setting(
+        "", parse=av.secure_url, shown_default="none",
+        doc='`agent_auth = "oidc"`: the OpenID provider\'s issuer URL; its `/.well-known/openid-configuration` '
+            "is read at start (and again later if the provider did not answer). https, or http on a loopback address")
+    oidc_client_id: str = setting("", parse=av.client_id, shown_default="none",
+                                  doc="the client (application) id this plugin has at the provider")
+    oidc_client_secret: v.Secret | None = setting(
+        None, parse=v.secret(1), secret=True, shown_default="none",
+        doc="the client secret (keep it out of the file: `CONNECT_PLUGIN_OIDC_CLIENT_SECRET`, or the next key)")
+    oidc_client_secret_file: str = setting(
+        "", parse=av.file_path, shown_default="none",
+        doc="a file holding the client secret (surrounding whitespace dropped), instead of `oidc_client_secret`")
+    oidc_scopes: tuple[str, ...] = setting(
+        ("openid", "email", "profile"), parse=av.scopes, shown_default='`["openid", "email", "profile"]`',
+        doc="scopes asked for at sign-in (`openid` always); add the one your provider needs for the groups claim")
+    oidc_groups_claim: str = setting(
+        "groups", parse=av.claim_name,
+        doc="the claim holding the agent's groups or roles (Entra ID: `groups` or `roles`; Cognito: "
+            "`cognito:groups`); `oidc` and `alb`")
+    oidc_allowed_groups: tuple[str, ...] = setting(
+        (), parse=av.groups, shown_default="none",
+        doc="an agent may see citizens' data when the groups claim holds any of these (names or ids, as the "
+            "provider sends them); `oidc` and `alb`")
+    oidc_allowed_domains: tuple[str, ...] = setting(
+        (), parse=av.domains, shown_default="none",
+        doc="... and/or when the agent's e-mail address is in one of these domains (`gemeente.nl`; an address "
+            "the provider marks unverified does not count). With both rules, both must hold; `oidc` and `alb`")
+    oidc_allow_any_agent: bool = setting(
+        False, parse=v.boolean, shown_default="`false`",
+        doc="`true`: every account the provider signs in may see data, without a group or domain rule (when "
+            "the provider itself limits who may use this application). `oidc` and `alb` need a rule or this")
+    agent_session_hours: float = setting(
+        12.0, parse=v.number(0.05, 168), shown_default="`12`",
+        doc="`oidc`: hours a sign-in lasts (the cookie's lifetime); then the agent signs in again")
+    agent_cookie_secret: v.Secret | None = setting(
+        None, parse=v.secret(32), secret=True, shown_default="none",
+        doc="`oidc`: the secret that signs the sign-in cookie, at least 32 characters; the same on every "
+            "instance (a sign-in made on one is valid on all); changing it ends every sign-in")
+    agent_cookie_secret_file: str = setting(
+        "", parse=av.file_path, shown_default="none",
+        doc="a file holding that secret, instead of `agent_cookie_secret`")
+    alb_signer_arn: str = setting(
+        "", parse=av.alb_arn, shown_default="none",
+        doc='`agent_auth = "alb"`: the ARN of the load balancer whose signed `x-amzn-oidc-data` header is '
+            "trusted (`arn:aws:elasticloadbalancing:<region>:<account>:loadbalancer/app/<name>/<id>`)")
+    alb_key_url: str = setting(
+        "", parse=av.key_url, shown_default="`https://public-keys.auth.elb.{region}.amazonaws.com/{kid}`",
+        doc="where the load balancer's public keys are, by key id; `{region}` comes from `alb_signer_arn`")
     link_phone_token: v.Secret | str | None = setting(
         None, parse=v.secret(16, allow_open=True), secret=True,
         shown_default="none on a loopback address; else required",

@@ -1,88 +1,35 @@
-"""Keys and token-building helpers shared by the token tests.
+"""Plain helpers for the token tests: build tokens the way a producer would, or deliberately wrong.
 
-Keys are generated once per test session with ``cryptography`` (fast, and a
-second implementation's PEM output for ours to load).  The helpers build
-tokens the way a producer would, or deliberately wrong, with real crypto.
+Everything is real crypto.  The key-set fixtures (``rsa_keys``, ``ec_keys``,
+``stranger_*_key``) live in ``tests/fixtures/tokens.py``; this module holds
+functions only, for test modules to import.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
-import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from connect_plugin import jwe
+from connect_plugin import jwe, tokens
 from connect_plugin.errors import InvalidToken
-from connect_plugin.keys import PrivateKey, PublicKey, load_private_key
+from connect_plugin.keys import PrivateKey, PublicKey
+from tests.support import KeySet
 
 NOW = 1_615_879_800  # the protocol document's example iat
 
-
-@dataclass(frozen=True)
-class TokenKeys:
-    """One deployment's keys: the plugin's decryption pair and a producer's signing pair."""
-
-    decrypt: PrivateKey
-    sign: PrivateKey
-
-    @property
-    def encrypt(self) -> PublicKey:
-        """What a producer encrypts to."""
-        return self.decrypt.public()
-
-    @property
-    def verify(self) -> PublicKey:
-        """What the plugin verifies with."""
-        return self.sign.public()
+#: Every accepted (key kind, alg, enc) combination.
+COMBINATIONS = [
+    (kind, alg, enc) for kind, algs in jwe.KEY_MANAGEMENT.items() for alg in algs for enc in jwe.CONTENT_ENCRYPTIONS
+]
 
 
-def new_rsa_key() -> PrivateKey:
-    """A fresh RSA 2048 private key, loaded from PKCS#8 PEM the way configuration is."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return load_private_key("RSA", _pkcs8(key))
-
-
-def new_ec_key() -> PrivateKey:
-    """A fresh P-256 private key, loaded from PKCS#8 PEM."""
-    return load_private_key("EC", _pkcs8(ec.generate_private_key(ec.SECP256R1())))
-
-
-def _pkcs8(key: Any) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-
-
-@pytest.fixture(scope="session")
-def rsa_keys() -> TokenKeys:
-    """RSA for both layers: RSA-OAEP and RS256."""
-    return TokenKeys(new_rsa_key(), new_rsa_key())
-
-
-@pytest.fixture(scope="session")
-def ec_keys() -> TokenKeys:
-    """P-256 for both layers: ECDH-ES and ES256."""
-    return TokenKeys(new_ec_key(), new_ec_key())
-
-
-@pytest.fixture(scope="session")
-def stranger_rsa_key() -> PrivateKey:
-    """An RSA key nobody configured: signs or decrypts what must be refused."""
-    return new_rsa_key()
-
-
-@pytest.fixture(scope="session")
-def stranger_ec_key() -> PrivateKey:
-    """A P-256 key nobody configured."""
-    return new_ec_key()
-
-
-# --------------------------------------------------------------------------- building tokens
+def combination_id(combination: tuple[str, str, str]) -> str:
+    """A readable pytest id: ``RSA-OAEP-256+A256GCM``."""
+    return f"{combination[1]}+{combination[2]}"
 
 
 def claims(**overrides: Any) -> dict[str, Any]:
@@ -109,28 +56,35 @@ def sign_jws(header: dict[str, Any], payload: bytes, key: PrivateKey) -> str:
     return signing_input + "." + jwe.b64url_encode(signature)
 
 
-def jws_for(keys: TokenKeys, claim_set: dict[str, Any] | None = None, **header: Any) -> str:
+def jws_for(keys: KeySet, claim_set: dict[str, Any] | None = None, **header: Any) -> str:
     """A producer's JWS over ``claim_set`` (default :func:`claims`), extra header members allowed."""
     alg = "RS256" if keys.sign.kind == "RSA" else "ES256"
     body = json.dumps(claims() if claim_set is None else claim_set).encode()
     return sign_jws({"typ": "JWT", "alg": alg, **header}, body, keys.sign)
 
 
-def seal(payload: Any, key: PublicKey, **header: Any) -> str:
+def seal(payload: Any, key: PublicKey, *, alg: str | None = None, enc: str = jwe.DEFAULT_ENC, **header: Any) -> str:
     """Encrypt a JSON payload (or raw bytes) to ``key`` as a producer-style JWE."""
     data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    return jwe.encrypt(data, key, {"typ": "JWT", "cty": "JWT", **header})
+    return jwe.encrypt(data, key, {"typ": "JWT", "cty": "JWT", **header}, alg=alg, enc=enc)
 
 
-def token_for(keys: TokenKeys, claim_set: dict[str, Any] | None = None) -> str:
+def token_for(
+    keys: KeySet, claim_set: dict[str, Any] | None = None, *, alg: str | None = None, enc: str = jwe.DEFAULT_ENC
+) -> str:
     """A complete, valid-by-construction auth-result token over ``claim_set``."""
-    return seal({"njwt": jws_for(keys, claim_set)}, keys.encrypt)
+    return seal({"njwt": jws_for(keys, claim_set)}, keys.encrypt, alg=alg, enc=enc)
+
+
+def header_of(compact: str) -> dict[str, Any]:
+    """The decoded protected header of a compact JWE or JWS."""
+    return json.loads(jwe.b64url_decode(compact.split(".")[0], "header"))
 
 
 def with_header(token: str, **changes: Any) -> str:
     """``token`` with its protected header changed (``None`` removes a member); the tag then no longer fits."""
     segments = token.split(".")
-    header = json.loads(jwe.b64url_decode(segments[0], "header"))
+    header = header_of(token)
     header.update(changes)
     header = {k: v for k, v in header.items() if v is not None}
     segments[0] = jwe.b64url_encode(json.dumps(header).encode())
@@ -147,8 +101,9 @@ def flip_bit(token: str, segment: int, byte: int, bit: int = 0) -> str:
 
 
 def assert_clean_refusal(error: InvalidToken, reason: str, token: str | bytes) -> None:
-    """The refusal has ``reason``, and neither it nor its message quotes the token or a segment of it."""
+    """The refusal has ``reason`` (one of the closed set), and nothing in it quotes the token or a segment of it."""
     assert error.reason == reason, (error.reason, error.detail)
+    assert error.reason in tokens.REFUSAL_REASONS
     text = f"{error.detail} {error} {error!r} {error.body()}"
     token_text = token.decode("ascii", "replace") if isinstance(token, bytes) else token
     for part in [token_text, *token_text.replace(".", " ").split()]:

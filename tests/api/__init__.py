@@ -1,0 +1,1 @@
+"""Schemathesis against a live ``connect-plugin serve`` (``tox -e api``): see ``run.py``."""
