@@ -1,11 +1,9 @@
 """What every request passes before a handler sees it, and who the client is behind a proxy.
 
 * :class:`RequestGuard` looks at a request before routing: a request target
-  that is no clean path (control characters, bytes that are not UTF-8,
-  encoded slashes, empty segments, over :data:`MAX_TARGET` bytes) is
-  refused with ``400``/``414`` (``.``/``..`` segments are left to the routes:
-  no route takes them, and the pages refuse a way out of their folder with
-  ``403``); a ``Host`` this plugin does not
+  that is no clean path is refused (see :func:`target_problem`; ``.``/``..``
+  segments are left to the routes: no route takes them, and the pages refuse
+  a way out of their folder with ``403``); a ``Host`` this plugin does not
   serve gets ``421`` (DNS rebinding: a page on an attacker's domain whose name
   now points at this server still names the attacker's domain in ``Host``).
   ``PluginApplication.find_handler`` routes a refused request to
@@ -27,7 +25,7 @@ from tornado.httpserver import HTTPServer
 
 from .addresses import IPNetwork, in_networks, ip_or_none, is_loopback_host, normalise_host
 from .config import Settings
-from .errors import BadRequest, MisdirectedRequest, PluginError, UriTooLong
+from .errors import BadRequest, MisdirectedRequest, NotFound, PluginError, UriTooLong
 
 #: The longest request target (path and query) served; every real one is far shorter.
 MAX_TARGET = 4096
@@ -40,25 +38,36 @@ _ENCODED_SEPARATOR = re.compile(r"%(2f|5c)", re.IGNORECASE)
 
 
 def target_problem(path: str, query: str, uri: str) -> PluginError | None:
-    """Why a request target is refused, or None for a clean one."""
+    """Why a request target is refused, or None for a clean one.
+
+    A target that is not even well-formed (raw bytes that must be
+    percent-encoded, no path) is ``400``, as is a query string that decodes to
+    something no client means (not UTF-8, control characters).  A path that
+    is well-formed but can name nothing served here (an encoded slash, an
+    empty segment, bytes that are not UTF-8, control characters) is ``404``,
+    as any other path no route serves.
+    """
     if len(uri) > MAX_TARGET:
         return UriTooLong(f"the request target is over {MAX_TARGET} bytes")
     if not path.startswith("/"):
         return BadRequest("the request target must be a path")
     if not _PRINTABLE_ASCII.match(path) or not _PRINTABLE_ASCII.match(query):
         return BadRequest("the request target holds characters that must be percent-encoded")
-    if _ENCODED_SEPARATOR.search(path):
-        return BadRequest("the path holds an encoded slash")
-    for part, name in ((path, "path"), (query, "query string")):
-        try:
-            decoded = unquote_to_bytes(part).decode("utf-8")
-        except UnicodeDecodeError:
-            return BadRequest(f"the {name} is not UTF-8")
-        if _CONTROL.search(decoded):
-            return BadRequest(f"the {name} holds control characters")
-    if "//" in path:
-        return BadRequest("the path holds an empty segment")
+    problem = _decoding_problem(query)
+    if problem is not None:
+        return BadRequest(f"the query string {problem}")
+    if _ENCODED_SEPARATOR.search(path) or "//" in path or _decoding_problem(path) is not None:
+        return NotFound()
     return None
+
+
+def _decoding_problem(part: str) -> str | None:
+    """What is wrong with a percent-encoded path or query once decoded, or None."""
+    try:
+        decoded = unquote_to_bytes(part).decode("utf-8")
+    except UnicodeDecodeError:
+        return "is not UTF-8"
+    return "holds control characters" if _CONTROL.search(decoded) else None
 
 
 class HostAllowList:
