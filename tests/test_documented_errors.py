@@ -230,7 +230,7 @@ ROWS = [
     # GET /display_labels (the display's words)
     Row("GET /display_labels", 401, "Unauthorized", settings=SIGN_IN, fields=("login_url",)),
     Row("GET /display_labels", 403, "Forbidden", settings=SIGN_IN, headers=agent(OUTSIDER)),
-    Row("GET /display_labels", 421, "MisdirectedRequest", headers=WRONG_HOST, marks=(ISSUE_10,)),
+    Row("GET /display_labels", 421, "MisdirectedRequest", headers=WRONG_HOST),
     Row("GET /display_labels", 405, "MethodNotAllowed", method="POST", body={}),
     # operations
     Row("GET /clean_db", 401, "Unauthorized", settings=CORE_AUTH, marks=(ISSUE_10,)),
