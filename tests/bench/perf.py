@@ -26,6 +26,7 @@ import math
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -71,6 +72,16 @@ QUICK = Counts(bare_seconds=3, rsa_seconds=1, warm_seconds=2, peak_seconds=4, pa
 SMOKE = Counts(bare_seconds=1, rsa_seconds=0.3, warm_seconds=1, peak_seconds=1, paced_seconds=1,
                serial_sessions=4, scale_small=100, scale_large=300, rss_sessions=100_000,
                rss_max_seconds=1, starts=1, trickle_lead=0.3)
+
+
+def code_version() -> str:
+    """``git describe`` of the code measured (``unknown`` outside a git checkout)."""
+    try:
+        done = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=harness.HERE, capture_output=True,
+                              text=True, timeout=10, check=False)
+    except OSError:
+        return "unknown"
+    return done.stdout.strip() or "unknown"
 
 
 def progress(text: str) -> None:
@@ -241,8 +252,9 @@ def run(args: argparse.Namespace, counts: Counts, root: Path) -> dict[str, Any]:
     """Every phase for the chosen databases; the figures as one dict."""
     space = harness.Workspace(root)
     results: dict[str, Any] = {
-        "meta": {"mode": args.mode, "databases": args.only, "loadavg_before": harness.load_average(),
-                 "cpus": os.cpu_count(), "started": time.strftime("%Y-%m-%d %H:%M:%S"), "counts": asdict(counts)},
+        "meta": {"mode": args.mode, "code": code_version(), "databases": args.only,
+                 "loadavg_before": harness.load_average(), "cpus": os.cpu_count(),
+                 "started": time.strftime("%Y-%m-%d %H:%M:%S"), "counts": asdict(counts)},
     }
     progress("bounds: bare RSA-OAEP loop and bare Tornado handler")
     results["bounds"] = bounds(space, counts)

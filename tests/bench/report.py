@@ -55,7 +55,8 @@ def render(r: dict[str, Any]) -> str:
     """The report, as printed."""
     meta, b = r["meta"], r["bounds"]
     lines = [
-        f"connect-plugin perf ({meta['mode']} run, {meta['cpus']} CPUs, started {meta['started']}, "
+        f"connect-plugin perf ({meta['mode']} run of {meta.get('code', 'unknown')}, {meta['cpus']} CPUs, "
+        f"started {meta['started']}, "
         f"load average before {meta['loadavg_before']}, after {meta['loadavg_after']})",
         "",
         f"Bound: bare Tornado JSON POST {b['bare_rps']:.0f} req/s, bare RSA-OAEP {b['rsa_per_s']:.0f} /s",
