@@ -187,9 +187,9 @@ def memory(space: harness.Workspace, db: str, url: str, counts: Counts, rate: fl
 
     ``rate`` is the peak measured before: it sizes the token pool and the run,
     which stops at ``rss_sessions`` or after ``rss_max_seconds`` (by default
-    inside the server's first cleanup interval).  RSS is sampled during the run; when the
-    count is not reached, the RSS at ``rss_sessions`` is projected from the
-    growth over the second half of the run.
+    inside the server's first cleanup interval).  RSS is sampled during the
+    run; when the count is not reached, the RSS at ``rss_sessions`` is
+    projected from the growth over the second half of the run.
     """
     seconds = min(counts.rss_max_seconds, counts.rss_sessions / max(rate, 1.0) * 1.1 + 2)
     threads = 8
@@ -220,7 +220,7 @@ def memory(space: harness.Workspace, db: str, url: str, counts: Counts, rate: fl
     return {"start_mb": round(at_start, 1), "sessions": done, "after_sessions_mb": round(after, 1),
             "projected_mb": round(projected, 1), "target_sessions": counts.rss_sessions,
             "after_cleanup_mb": round(cleaned, 1), "clean_db_status": status,
-            "clean_db_seconds": round(clean_seconds, 2), "errors": run["errors"],
+            "clean_db_seconds": round(clean_seconds, 2), "errors": run["errors"], "dry_threads": run["dry_threads"],
             "samples": [(round(t, 1), round(mb, 1)) for t, mb in samples]}
 
 
