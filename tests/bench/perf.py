@@ -2,12 +2,12 @@
 
 In one run, on 127.0.0.1 only:
 
-* the bounds: a bare Tornado JSON POST handler driven by wrk (``bare_rps``)
-  and a bare pycryptodome RSA-OAEP decryption loop with the plugin's key
-  (``rsa_per_s``); ``B = 1 / (4 / bare_rps + 2 / rsa_per_s)`` sessions/s;
-* per database (SQLite file, PostgreSQL): whole sessions driven by wrk at 8
-  connections, one session at a time per connection (sessions/s, ratio to
-  B), then per-endpoint p50/p99 from ``loadgen`` paced at half that peak;
+* per database (SQLite file, PostgreSQL): the bounds, a bare Tornado JSON
+  POST handler driven by wrk (``bare_rps``) and a bare pycryptodome RSA-OAEP
+  decryption loop with the plugin's key (``rsa_per_s``), just before and just
+  after whole sessions driven by wrk at 8 connections, one session at a time
+  per connection: sessions/s and their ratio to
+  ``B = 1 / (4 / bare_rps + 2 / rsa_per_s)``; then per-endpoint p50/p99 from ``loadgen`` paced at half that peak;
   ``session_info`` and link p50 at 1e3 and 1e6 stored sessions (bulk-loaded);
   the longest wait of a steady trickle of requests while ``GET /clean_db``
   removes the 1e6 idle sessions;
@@ -63,10 +63,10 @@ class Counts:
     trickle_lead: float = 1.0
 
 
-FULL = Counts(bare_seconds=8, rsa_seconds=3, warm_seconds=3, peak_seconds=20, paced_seconds=15,
+FULL = Counts(bare_seconds=5, rsa_seconds=2, warm_seconds=3, peak_seconds=20, paced_seconds=15,
               serial_sessions=300, scale_small=1_000, scale_large=1_000_000, rss_sessions=100_000,
               rss_max_seconds=270, starts=5)
-QUICK = Counts(bare_seconds=3, rsa_seconds=1, warm_seconds=2, peak_seconds=4, paced_seconds=4,
+QUICK = Counts(bare_seconds=2, rsa_seconds=1, warm_seconds=2, peak_seconds=4, paced_seconds=4,
                serial_sessions=60, scale_small=1_000, scale_large=20_000, rss_sessions=100_000,
                rss_max_seconds=20, starts=2)
 SMOKE = Counts(bare_seconds=1, rsa_seconds=0.3, warm_seconds=1, peak_seconds=1, paced_seconds=1,
@@ -93,18 +93,30 @@ def progress(text: str) -> None:
 
 
 def bounds(space: harness.Workspace, counts: Counts) -> dict[str, float]:
-    """``bare_rps``, ``rsa_per_s`` and ``B``."""
+    """One measurement of ``bare_rps`` and ``rsa_per_s``, and the ``B`` they give."""
     rsa = rsa_per_second(space.decrypt_key, counts.rsa_seconds)
     with harness.bare_server() as port:
         harness.wrk(port, "bare.lua", 1)  # warm-up
         run = harness.wrk(port, "bare.lua", counts.bare_seconds)
     bare = run["requests"] / run["seconds"]
-    return {"bare_rps": round(bare, 1), "rsa_per_s": round(rsa, 1), "B": round(1 / (4 / bare + 2 / rsa), 1),
+    return {"bare_rps": round(bare, 1), "rsa_per_s": round(rsa, 1), "B": round(bound_of(bare, rsa), 1),
             "bare_errors": run["errors"]}
 
 
-def throughput(space: harness.Workspace, db: str, url: str, counts: Counts, bound: float) -> dict[str, Any]:
-    """Peak sessions/s with wrk, then per-endpoint latency paced at half that peak."""
+def bound_of(bare_rps: float, rsa_per_s: float) -> float:
+    """B: sessions/s of one core that does nothing but 4 bare requests and 2 RSA decryptions per session."""
+    return 1 / (4 / bare_rps + 2 / rsa_per_s)
+
+
+def throughput(space: harness.Workspace, db: str, url: str, counts: Counts) -> dict[str, Any]:
+    """Peak sessions/s with wrk between two measurements of B, then per-endpoint latency paced at half that peak.
+
+    B is measured just before and just after the peak run and the two are
+    averaged, so that the ratio compares figures of the same minutes of a
+    shared machine; their spread shows how noisy those minutes were.
+    """
+    load = harness.load_average()
+    before = bounds(space, counts)
     server = harness.Server(space.config(f"{db}-peak", url), log_dir=space.root).start_healthy()
     try:
         def pool(name: str, sessions: float) -> str:
@@ -112,14 +124,16 @@ def throughput(space: harness.Workspace, db: str, url: str, counts: Counts, boun
             return str(harness.token_files(space.root / f"tokens-{db}-{name}", tokens))
 
         warm = harness.wrk(server.port, "session.lua", counts.warm_seconds,
-                           pool("warm", counts.warm_seconds * bound * 1.5), f"{db}-warm")
+                           pool("warm", counts.warm_seconds * before["B"] * 1.5), f"{db}-warm")
         warm_rate = warm["sessions"] / warm["seconds"]
         tokens = pool("peak", counts.peak_seconds * max(warm_rate * 2.5, 8))
         progress(f"{db}: warm-up {warm_rate:.1f} sessions/s; peak run of {counts.peak_seconds:.0f} s")
         peak = harness.wrk(server.port, "session.lua", counts.peak_seconds, tokens, f"{db}-peak")
         rate = peak["sessions"] / peak["seconds"]
+        after = bounds(space, counts)
         half = max(rate / 2, 0.5)
-        progress(f"{db}: peak {rate:.1f} sessions/s; latency paced at {half:.1f} sessions/s")
+        progress(f"{db}: peak {rate:.1f} sessions/s, B {before['B']} / {after['B']}; "
+                 f"latency paced at {half:.1f} sessions/s")
         paced_tokens = harness.mint_tokens(space, math.ceil(half * counts.paced_seconds) + 2, f"{db}-paced")
         token_file = space.root / f"tokens-{db}-paced.txt"
         token_file.write_text("\n".join(paced_tokens) + "\n")
@@ -127,7 +141,12 @@ def throughput(space: harness.Workspace, db: str, url: str, counts: Counts, boun
                                 "--tokens", str(token_file), "--prefix", f"{db}-paced")
     finally:
         server.terminate()
-    return {"sessions_per_s": round(rate, 1), "ratio": round(rate / bound, 3), "wrk": peak,
+    bare = (before["bare_rps"] + after["bare_rps"]) / 2
+    rsa = (before["rsa_per_s"] + after["rsa_per_s"]) / 2
+    bound = bound_of(bare, rsa)
+    return {"bounds": {"bare_rps": round(bare, 1), "rsa_per_s": round(rsa, 1), "B": round(bound, 1),
+                       "before": before, "after": after},
+            "loadavg_before": load, "sessions_per_s": round(rate, 1), "ratio": round(rate / bound, 3), "wrk": peak,
             "warm_sessions_per_s": round(warm_rate, 1), "paced": paced}
 
 
@@ -256,13 +275,10 @@ def run(args: argparse.Namespace, counts: Counts, root: Path) -> dict[str, Any]:
                  "loadavg_before": harness.load_average(), "cpus": os.cpu_count(),
                  "started": time.strftime("%Y-%m-%d %H:%M:%S"), "counts": asdict(counts)},
     }
-    progress("bounds: bare RSA-OAEP loop and bare Tornado handler")
-    results["bounds"] = bounds(space, counts)
-    progress(f"bounds: {results['bounds']}")
     for position, db in enumerate(args.only):
         with fresh_database(db, args, space, "peak") as url:
-            progress(f"{db}: peak sessions/s")
-            results[db] = throughput(space, db, url, counts, results["bounds"]["B"])
+            progress(f"{db}: B, then peak sessions/s, then B again")
+            results[db] = throughput(space, db, url, counts)
         with fresh_database(db, args, space, "small") as small, fresh_database(db, args, space, "large") as large:
             progress(f"{db}: {counts.scale_small:,} against {counts.scale_large:,} stored sessions")
             results[db]["scale"] = scale_and_cleanup(space, db, (small, large), counts)

@@ -53,22 +53,21 @@ def _verdict(met: bool | None) -> str:
 
 def render(r: dict[str, Any]) -> str:
     """The report, as printed."""
-    meta, b = r["meta"], r["bounds"]
+    meta = r["meta"]
     lines = [
         f"connect-plugin perf ({meta['mode']} run of {meta.get('code', 'unknown')}, {meta['cpus']} CPUs, "
-        f"started {meta['started']}, "
-        f"load average before {meta['loadavg_before']}, after {meta['loadavg_after']})",
-        "",
-        f"Bound: bare Tornado JSON POST {b['bare_rps']:.0f} req/s, bare RSA-OAEP {b['rsa_per_s']:.0f} /s",
-        f"       B = 1 / (4/{b['bare_rps']:.0f} + 2/{b['rsa_per_s']:.0f}) = {b['B']:.1f} sessions/s",
+        f"started {meta['started']}, load average before {meta['loadavg_before']}, after {meta['loadavg_after']})",
     ]
     for db, name in NAMES.items():
         if db not in r:
             continue
-        d, w, p = r[db], r[db]["wrk"], r[db]["paced"]
+        d, w, p, b = r[db], r[db]["wrk"], r[db]["paced"], r[db]["bounds"]
         lines += [
             "",
-            f"{name}",
+            f"{name} (load average before: {d['loadavg_before']})",
+            f"  bound: bare Tornado JSON POST {b['bare_rps']:.0f} req/s, bare RSA-OAEP {b['rsa_per_s']:.0f} /s: "
+            f"B = 1 / (4/{b['bare_rps']:.0f} + 2/{b['rsa_per_s']:.0f}) = {b['B']:.1f} sessions/s"
+            f"   [B just before {b['before']['B']:.0f}, just after {b['after']['B']:.0f}]",
             f"  whole sessions (wrk, 8 connections): {d['sessions_per_s']:.1f} sessions/s = {d['ratio']:.2f} of B"
             f"   [all requests p50 {w['p50_ms']:.1f} ms, p99 {w['p99_ms']:.1f} ms; errors {w['errors']}]",
             f"  per endpoint, paced at half peak ({p['rate']:.1f} sessions/s, {p['sessions']} sessions):",
