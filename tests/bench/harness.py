@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from Crypto.PublicKey import RSA
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.support import PluginProcess, cli_command, free_port
 
@@ -35,6 +36,7 @@ class Workspace:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._minter: ProcessPoolExecutor | None = None
         keys = root / "keys"
         keys.mkdir(parents=True, exist_ok=True)
         self.decrypt_key = keys / "plugin-decrypt.key.pem"
@@ -42,9 +44,24 @@ class Workspace:
         self.sign_key = keys / "auth-sign.key.pem"
         self.verify_key = keys / "auth-verify.pub.pem"
         for private, public in ((self.decrypt_key, self.encrypt_key), (self.sign_key, self.verify_key)):
-            key = RSA.generate(2048)
-            private.write_bytes(key.export_key(format="PEM", pkcs=8))
-            public.write_bytes(key.publickey().export_key(format="PEM"))
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # OpenSSL: much faster
+            private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()))
+            public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                             serialization.PublicFormat.SubjectPublicKeyInfo))
+
+    def minter(self) -> ProcessPoolExecutor:
+        """Two processes that mint tokens with the run's keys (RS256 signing is slow); started once."""
+        if self._minter is None:
+            self._minter = ProcessPoolExecutor(2, initializer=_mint_init,
+                                               initargs=(self.encrypt_key.read_text(), self.sign_key.read_text()))
+        return self._minter
+
+    def close(self) -> None:
+        """Stop the minting processes."""
+        if self._minter is not None:
+            self._minter.shutdown()
+            self._minter = None
 
     def config(self, name: str, database_url: str, **settings: Any) -> Path:
         """A sample-style TOML configuration ``<name>.toml`` for ``database_url``."""
@@ -200,14 +217,12 @@ def _mint_chunk(tag: str, first: int, count: int) -> list[str]:
                              encrypt, sign) for i in range(first, first + count)]
 
 
-def mint_tokens(space: Workspace, count: int, tag: str, workers: int = 2) -> list[str]:
-    """``count`` distinct auth-result tokens (distinct attributes), minted by a process pool."""
+def mint_tokens(space: Workspace, count: int, tag: str) -> list[str]:
+    """``count`` distinct auth-result tokens (distinct attributes), minted by the workspace's process pool."""
     chunk = 250
-    with ProcessPoolExecutor(workers, initializer=_mint_init,
-                             initargs=(space.encrypt_key.read_text(), space.sign_key.read_text())) as pool:
-        parts = pool.map(_mint_chunk, [tag] * len(range(0, count, chunk)), range(0, count, chunk),
-                         [min(chunk, count - first) for first in range(0, count, chunk)])
-        return [token for part in parts for token in part]
+    firsts = range(0, count, chunk)
+    parts = space.minter().map(_mint_chunk, [tag] * len(firsts), firsts, [min(chunk, count - f) for f in firsts])
+    return [token for part in parts for token in part]
 
 
 def token_files(folder: Path, tokens: list[str], threads: int = 8) -> Path:
