@@ -127,7 +127,8 @@ def throughput(space: harness.Workspace, db: str, url: str, counts: Counts) -> d
         warm = harness.wrk(server.port, "session.lua", counts.warm_seconds,
                            pool("warm", counts.warm_seconds * before["B"] * 1.5), f"{db}-warm")
         warm_rate = warm["sessions"] / warm["seconds"]
-        tokens = pool("peak", counts.peak_seconds * max(warm_rate * 2.5, 8))
+        # Enough for three times the warm-up's rate or B itself, whichever is more (a noisy warm-up is slow).
+        tokens = pool("peak", counts.peak_seconds * max(warm_rate * 3, before["B"], 8))
         progress(f"{db}: warm-up {warm_rate:.1f} sessions/s; peak run of {counts.peak_seconds:.0f} s")
         peak = harness.wrk(server.port, "session.lua", counts.peak_seconds, tokens, f"{db}-peak")
         rate = peak["sessions"] / peak["seconds"]
