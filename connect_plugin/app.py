@@ -15,16 +15,18 @@ import socket
 from typing import Any
 
 import pluggy
-from tornado.httpserver import HTTPServer
+from tornado.httputil import HTTPMessageDelegate, HTTPServerRequest
 from tornado.netutil import bind_sockets
 from tornado.web import Application
 
 from . import handlers as h
-from . import openapi, web
+from . import logs, openapi, web
 from .codes import code_secret_for
 from .config import Settings
+from .errors import PluginError
 from .feedback import SessionFeedback
 from .hookspecs import AgentAuth
+from .http_guard import ProxyAwareHTTPServer, RequestGuard
 from .plugins import Parts, build_parts, make_manager
 from .service import FlowService
 
@@ -39,6 +41,7 @@ class PluginApplication(Application):
     Handlers reach these through ``BaseHandler.app``: the flow service, the
     plugin's settings (``config``; Tornado's own are ``settings``), the agent
     sign-in, the count of requests in flight and whether the plugin is stopping.
+    Every request passes ``http_guard.RequestGuard`` before routing.
     """
 
     def __init__(self, service: FlowService, agent_auth: AgentAuth, **tornado_settings: Any) -> None:
@@ -47,6 +50,7 @@ class PluginApplication(Application):
         self.agent_auth = agent_auth
         self.in_flight = h.InFlight()
         self.closing = False
+        self.guard = RequestGuard(self.config)
         routes = [
             (r"/start_communication", h.StartHandler),
             (rf"/session_result/{h.PATH_ID}", h.ResultHandler),
@@ -59,8 +63,29 @@ class PluginApplication(Application):
             *web.routes(),
             *agent_auth.routes(),
         ]
-        super().__init__(routes, default_handler_class=h.FallbackHandler, log_function=h.log_request,
+        super().__init__(routes, default_handler_class=h.FallbackHandler, log_function=logs.log_request,
                          **tornado_settings)
+
+    def find_handler(self, request: HTTPServerRequest, **kwargs: Any) -> HTTPMessageDelegate:
+        """The route's handler; ``RefusalHandler`` for a request refused from its head alone.
+
+        Refused: what ``RequestGuard`` refuses (bad target, wrong ``Host``), and
+        a POST whose ``Content-Type`` its handler does not read (``415``).
+        """
+        refusal = self.guard.refusal(request)
+        if refusal is not None:
+            return self._refuse(request, refusal)
+        delegate = super().find_handler(request, **kwargs)
+        check = getattr(getattr(delegate, "handler_class", None), "body_type_check", None)
+        if check is not None and request.method == "POST":
+            try:
+                check(request.headers.get("Content-Type"))
+            except PluginError as error:
+                return self._refuse(request, error)
+        return delegate
+
+    def _refuse(self, request: HTTPServerRequest, error: PluginError) -> HTTPMessageDelegate:
+        return self.get_handler_delegate(request, h.RefusalHandler, {"error": error})
 
 
 class Runtime:
@@ -70,13 +95,14 @@ class Runtime:
         self.settings = settings
         self.pm = pm or make_manager()
         self.parts: Parts = build_parts(settings, self.pm)
-        self.feedback = SessionFeedback()
+        logs.install()
+        self.feedback = SessionFeedback(hosts=settings.feedback_hosts)
         self.service = FlowService(
             settings, self.parts.store, self.parts.code_generator, self.parts.translator, self.parts.notifier,
             code_secret=code_secret_for(settings), feedback=self.feedback,
         )
         self.app = PluginApplication(self.service, self.parts.agent_auth)
-        self.server: HTTPServer | None = None
+        self.server: ProxyAwareHTTPServer | None = None
         self.port: int | None = None
         self._cleanup_task: asyncio.Task[None] | None = None
 
@@ -85,12 +111,13 @@ class Runtime:
         await self.parts.store.open()
         await self.parts.notifier.start()
         await self.parts.agent_auth.start()
-        self.server = HTTPServer(
+        self.server = ProxyAwareHTTPServer(
             self.app,
             max_body_size=4 * self.settings.max_body_size,
             idle_connection_timeout=self.settings.keep_alive or None,
-            xheaders=True,
+            xheaders=False,  # forwarded headers count only from trusted_proxies: see http_guard
         )
+        self.server.trusted_proxies = self.settings.trusted_proxies
         if sockets is None:
             sockets = bind_sockets(self.settings.port, self.settings.address)
         self.server.add_sockets(sockets)

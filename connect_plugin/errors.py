@@ -131,6 +131,27 @@ class TooManyRequests(PluginError):
         return {"Retry-After": str(self.retry_after)}
 
 
+class UnsupportedMediaType(PluginError):
+    """The body is not of a type this endpoint reads (a JSON endpoint without ``application/json``)."""
+
+    status = 415
+    word = "UnsupportedMediaType"
+
+
+class UriTooLong(PluginError):
+    """The request's path and query are longer than any address this plugin serves."""
+
+    status = 414
+    word = "URITooLong"
+
+
+class MisdirectedRequest(PluginError):
+    """The ``Host`` header names a host this plugin does not serve (a DNS-rebinding attempt, or a wrong name)."""
+
+    status = 421
+    word = "MisdirectedRequest"
+
+
 class StoreUnavailable(PluginError):
     """The session store does not answer (database down, timed out).
 

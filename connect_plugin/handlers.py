@@ -11,13 +11,14 @@ import asyncio
 import base64
 import hmac
 import json
-import logging
 import re
+from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from tornado import web
 
+from . import bodies
 from .config import Secret
 from .errors import (
     BadRequest,
@@ -25,17 +26,15 @@ from .errors import (
     NotFound,
     PayloadTooLarge,
     PluginError,
-    StoreUnavailable,
     Unauthorized,
     error_word,
 )
+from .logs import log_handler_exception
 from .model import Agent
 from .service import FlowService
 
 if TYPE_CHECKING:
     from .app import PluginApplication
-
-log = logging.getLogger(__name__)
 
 #: Contact ids (Amazon Connect ContactIds are UUIDs) and result codes as they
 #: may appear in a URL path; anything else cannot name a session.
@@ -74,6 +73,9 @@ class BaseHandler(web.RequestHandler):
     _counted = False
     #: Whether pages on ``settings.allowed_origins`` may read this endpoint's answers (CORS).
     cors = False
+    #: The check of a POST's ``Content-Type`` (raises ``UnsupportedMediaType``), made by the
+    #: application before the body is read; ``None``: any type.
+    body_type_check: ClassVar[Callable[[str | None], None] | None] = None
 
     @property
     def app(self) -> PluginApplication:
@@ -130,14 +132,8 @@ class BaseHandler(web.RequestHandler):
         self.finish(json.dumps(payload))
 
     def json_object(self) -> dict[str, Any]:
-        """The request body as a JSON object, or ``BadRequest``."""
-        try:
-            body = json.loads(self.request.body or b"")
-        except (UnicodeDecodeError, ValueError):
-            raise BadRequest("body is not valid JSON") from None
-        if not isinstance(body, dict):
-            raise BadRequest("body must be a JSON object")
-        return body
+        """The request body as a JSON object: ``415`` unless it is ``application/json``, else ``BadRequest``."""
+        return bodies.json_object(self.request.headers.get("Content-Type"), self.request.body)
 
     @staticmethod
     def field(body: dict[str, Any], name: str, *, required: bool = True) -> str | None:
@@ -166,15 +162,7 @@ class BaseHandler(web.RequestHandler):
 
     def log_exception(self, typ: type[BaseException] | None, value: BaseException | None,
                       tb: TracebackType | None) -> None:
-        # Expected refusals are not server errors; nothing here logs the
-        # request itself (its path or body may carry codes or tokens).
-        if isinstance(value, PluginError) and value.status < 500:
-            return
-        if isinstance(value, StoreUnavailable | web.HTTPError):
-            log.warning("%s %s: %s", self.request.method, route_name(self.request.path), type(value).__name__)
-            return
-        log.error("unexpected error in %s %s", self.request.method, route_name(self.request.path),
-                  exc_info=(typ, value, tb))  # type: ignore[arg-type]
+        log_handler_exception(self, typ, value, tb)
 
 
 class CoreHandler(BaseHandler):
@@ -200,6 +188,8 @@ class CoreHandler(BaseHandler):
 class StartHandler(CoreHandler):
     """``POST /start_communication`` (from the core)."""
 
+    body_type_check = staticmethod(bodies.require_json_type)
+
     async def post(self) -> None:
         body = self.json_object()
         purpose = self.field(body, "purpose")
@@ -212,6 +202,8 @@ class StartHandler(CoreHandler):
 
 class ResultHandler(BaseHandler):
     """``POST /session_result/<resultcode>`` (from an authentication plugin)."""
+
+    body_type_check = staticmethod(bodies.require_token_type)
 
     async def post(self, result_code: str) -> None:
         try:
@@ -241,6 +233,8 @@ class AgentHandler(BaseHandler):
 
 class LambdaHandler(BaseHandler):
     """What the Amazon Connect Lambda calls: the bearer token when one is configured, a contact id."""
+
+    body_type_check = staticmethod(bodies.require_json_type)
 
     def prepare(self) -> None:
         super().prepare()
@@ -314,26 +308,21 @@ class FallbackHandler(BaseHandler):
         raise NotFound()
 
 
-ROUTE_NAMES = (
-    ("/session_result/", "/session_result/<resultcode>"),
-    ("/session_info/", "/session_info/<contact>"),
-    ("/session_events/", "/session_events/<contact>"),
-)
+@web.stream_request_body
+class RefusalHandler(BaseHandler):
+    """A request the application refused from its head alone (``PluginApplication.find_handler``).
 
+    The refusal is answered as soon as the head has arrived; the body is
+    neither waited for nor parsed (so a form body that Tornado would choke on
+    never gets that far).
+    """
 
-def route_name(path: str) -> str:
-    """A request path with its secrets (result codes, contact ids) replaced by placeholders."""
-    for prefix, name in ROUTE_NAMES:
-        if path.startswith(prefix):
-            return name
-    return path if len(path) <= 64 else path[:64] + "…"
+    def initialize(self, error: PluginError) -> None:
+        """The refusal to answer with."""
+        self.error = error
 
+    def prepare(self) -> None:
+        raise self.error
 
-def log_request(handler: web.RequestHandler) -> None:
-    """Tornado's access log, without query strings and with path secrets redacted."""
-    status = handler.get_status()
-    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
-    logging.getLogger("tornado.access").log(
-        level, "%d %s %s %.1fms", status, handler.request.method, route_name(handler.request.path),
-        1000.0 * handler.request.request_time(),
-    )
+    def data_received(self, chunk: bytes) -> None:
+        """A refused request's body is dropped unread."""

@@ -9,15 +9,13 @@
   reach this process.
 * ``GET /display_labels``: the display's labels for the browser's language,
   so that its first paint (from ``/session_info``) is labelled too.
-* ``GET /attribute-ui/?<contact id>``: the attribute display (static files).
-* ``GET /amazon-connect-ui/``: the agent's page around Amazon's CCP, with its
-  ``config.js`` generated from the settings.
+* ``GET /attribute-ui/?<contact id>``: the attribute display, and
+  ``GET /amazon-connect-ui/``: the agent's page around Amazon's CCP (files:
+  ``pages.py``).
 
-Files in ``settings.web_dir`` (same layout as ``web_assets``) are served in
-place of the built-in ones: a deployer's ``config.js``, or the
-``amazon-connect-streams`` library.  Labels come from the translator hook in
-the locale negotiated from ``Accept-Language`` (``labels.py``; tags without
-a label there fall back to ``default_locale``'s).
+Labels come from the translator hook in the locale negotiated from
+``Accept-Language`` (``labels.py``; tags without a label there fall back to
+``default_locale``'s).
 """
 
 from __future__ import annotations
@@ -28,41 +26,21 @@ import logging
 import math
 import time
 from collections.abc import Mapping
-from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import urlsplit
+from typing import Any
 
-from tornado import web
 from tornado.iostream import StreamClosedError
 
-import connect_plugin.web_assets
-
 from . import handlers as h
-from .errors import NotFound, PluginError, error_word
+from . import pages
+from .errors import NotFound, PluginError
 from .hookspecs import Subscription
 from .labels import display_locale, labels_message, tag_labels
 from .model import STATUS_SUCCESS, Agent, SessionInfo
 
-if TYPE_CHECKING:
-    from .app import PluginApplication
-
 log = logging.getLogger(__name__)
-
-ASSETS = Path(connect_plugin.web_assets.__path__[0])
-DISPLAY_DIR = "attribute-ui"
-AGENT_DIR = "amazon-connect-ui"
 
 RETRY_MS = 2000  # how soon an EventSource reconnects after the stream ends or drops
 STORE_RETRY_MS = 5000  # ... after this server said its store is unavailable
-
-#: ``Sec-Fetch-Dest`` of a page loaded inside a frame.
-FRAMED = ("iframe", "frame")
-
-DISPLAY_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    # window.SERVER_URL may name another server: the page's data may come from any http(s) origin.
-    "connect-src 'self' http: https:; base-uri 'none'; form-action 'none'"
-)
 
 
 # --------------------------------------------------------------------------- what the display shows
@@ -221,164 +199,10 @@ class LabelsHandler(h.AgentHandler):
         self.send_json(labels_message(self.service.translator, locale, default))
 
 
-# --------------------------------------------------------------------------- pages
-
-
-class PageHandler(web.StaticFileHandler):
-    """Static files of one page folder; a same-named file under ``settings.web_dir`` wins."""
-
-    #: The display's address holds a contact id: it goes nowhere as a Referer.
-    referrer_policy = "no-referrer"
-
-    def initialize(self, path: str, default_filename: str | None = None) -> None:
-        super().initialize(str(ASSETS / path), default_filename)
-        self.folder = path
-
-    @property
-    def app(self) -> PluginApplication:
-        """This plugin's application."""
-        return cast("PluginApplication", self.application)
-
-    @property
-    def web_dir(self) -> str:
-        """The deployer's directory of files served before the built-in ones ('' for none)."""
-        return self.app.config.web_dir
-
-    async def prepare(self) -> None:
-        """Only a signed-in agent gets the pages; a browser without a sign-in is sent to sign in.
-
-        One exception: the display loaded in a frame (the agent page's) comes
-        without a sign-in.  It holds no data (its data routes are guarded) and,
-        unlike a redirect to an identity provider that refuses to be framed, it
-        can tell the agent that the sign-in has ended.
-        """
-        auth = self.app.agent_auth
-        agent = await auth.identify(self.request)
-        if agent is None and self.folder == DISPLAY_DIR and self.request.headers.get("Sec-Fetch-Dest") in FRAMED:
-            return
-        if agent is None:
-            login = auth.login_url(self.request)
-            if login is not None and self.request.method in ("GET", "HEAD"):
-                self.redirect(login)
-                return
-            raise web.HTTPError(401)
-        if not await auth.may_view(agent, None):
-            raise web.HTTPError(403)
-
-    def content_security_policy(self) -> str:
-        """The page's Content-Security-Policy header."""
-        return DISPLAY_CSP
-
-    async def get(self, path: str, include_body: bool = True) -> None:
-        override = overridden_file(self.web_dir, self.folder, path or self.default_filename or "")
-        if override is not None:
-            self.root = str(override.parent)
-            path = override.name
-        await super().get(path, include_body)
-
-    def set_default_headers(self) -> None:
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("Content-Security-Policy", self.content_security_policy())
-        if self.referrer_policy:
-            self.set_header("Referrer-Policy", self.referrer_policy)
-
-    def set_extra_headers(self, path: str) -> None:
-        # Nothing personal here, but a deployer's edits must show at the next load.
-        self.set_header("Cache-Control", "no-cache")
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        # The plugin's error shape, here too: {"error": "NotFound"}, {"error": "Forbidden"}.
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"error": error_word(status_code)}))
-
-
-class AgentPageHandler(PageHandler):
-    """The agent page's files, with a policy that allows the configured streams library."""
-
-    referrer_policy = ""  # the browser's default: Amazon's CCP may look at where it is embedded
-
-    def content_security_policy(self) -> str:
-        return agent_csp(self.app.config.streams_url)
-
-
-def overridden_file(web_dir: str, folder: str, name: str) -> Path | None:
-    """``<web_dir>/<folder>/<name>`` when that is a file inside it, else None."""
-    relative = PurePosixPath(name)
-    if not web_dir or not name or relative.is_absolute() or ".." in relative.parts:
-        return None
-    candidate = Path(web_dir, folder, *relative.parts)  # a symlink out of the folder: 403 from Tornado
-    return candidate if candidate.is_file() else None
-
-
-def origin_of(url: str) -> str | None:
-    """``scheme://host[:port]`` of an absolute http(s) URL, else None."""
-    parts = urlsplit(url)
-    if parts.scheme in ("http", "https") and parts.netloc:
-        return f"{parts.scheme}://{parts.netloc}"
-    return None
-
-
-def agent_csp(streams_url: str) -> str:
-    """The agent page's policy: scripts from this server and the streams library's origin only.
-
-    Frames, connections and media stay open: Amazon's CCP and the attribute
-    display may live on any origin the deployer chose.
-    """
-    sources = " ".join(["'self'", *filter(None, [origin_of(streams_url)])])
-    return f"script-src {sources}; object-src 'none'; base-uri 'none'; form-action 'none'"
-
-
-class AgentConfigHandler(h.BaseHandler):
-    """``GET /amazon-connect-ui/config.js``: the deployer's file if given, else made from the settings.
-
-    The generated file sets the reference's globals ``AmazonConnectURL`` and
-    ``AttributeURL``, and ``StreamsURL`` for the ``amazon-connect-streams`` library.
-    ``AttributeURL`` has the reference's form, without the ``?`` that the page
-    puts before the contact id.
-    """
-
-    def get(self) -> None:
-        settings = self.app.config
-        self.set_header("Content-Type", "text/javascript; charset=utf-8")
-        self.set_header("Cache-Control", "no-cache")
-        override = overridden_file(settings.web_dir, AGENT_DIR, "config.js")
-        if override is not None:
-            self.finish(override.read_bytes())
-            return
-        values = {
-            "AmazonConnectURL": settings.amazon_connect_url,
-            "CCPLoginURL": settings.ccp_login_url,
-            "AttributeURL": settings.attribute_url or f"../{DISPLAY_DIR}/",
-            "StreamsURL": settings.streams_url or "connect-streams-min.js",
-        }
-        lines = ["// Made by connect-plugin from its settings (amazon_connect_url, ccp_login_url, attribute_url, "
-                 "streams_url).",
-                 f"// To use a file of your own instead, put it at <web_dir>/{AGENT_DIR}/config.js."]
-        lines += [f"var {name} = {js_string(value)};" for name, value in values.items()]
-        self.finish("\n".join(lines) + "\n")
-
-
-def js_string(value: str) -> str:
-    """A JavaScript string literal for ``value`` (JSON, with ``<`` escaped for good measure)."""
-    return json.dumps(value).replace("<", "\\u003c")
-
-
-class SlashRedirectHandler(web.RequestHandler):
-    """``/attribute-ui?<id>`` -> ``/attribute-ui/?<id>``, keeping the query string exactly."""
-
-    def get(self) -> None:
-        query = self.request.query
-        self.redirect(self.request.path + "/" + (f"?{query}" if query else ""), permanent=False)
-
-
 def routes() -> list[tuple[str, Any, dict[str, Any]] | tuple[str, Any]]:
     """Routes for the browser-facing pages and their data."""
     return [
         (rf"/session_events/{h.PATH_ID}", SessionEventsHandler),
         (r"/display_labels", LabelsHandler),
-        (rf"/{DISPLAY_DIR}", SlashRedirectHandler),
-        (rf"/{DISPLAY_DIR}/(.*)", PageHandler, {"path": DISPLAY_DIR, "default_filename": "index.html"}),
-        (rf"/{AGENT_DIR}", SlashRedirectHandler),
-        (rf"/{AGENT_DIR}/config\.js", AgentConfigHandler),
-        (rf"/{AGENT_DIR}/(.*)", AgentPageHandler, {"path": AGENT_DIR, "default_filename": "index.html"}),
+        *pages.routes(),
     ]

@@ -192,6 +192,24 @@ class Api:
         return await self.call("GET", f"/session_info/{contact_id}")
 
 
+async def raw_request(port: int, head: bytes, timeout: float = 20.0) -> tuple[int | None, bytes]:
+    """Send ``head`` (a request line and headers) and read until the server closes; (status, body)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(head)
+        await writer.drain()
+        data = await asyncio.wait_for(reader.read(-1), timeout)
+    except ConnectionResetError:
+        data = b""
+    finally:
+        writer.close()
+    if not data:
+        return None, b""
+    status_line, _, rest = data.partition(b"\r\n")
+    _headers, _, body = rest.partition(b"\r\n\r\n")
+    return int(status_line.split()[1]), body
+
+
 def dtmf_of(started: Response | dict[str, Any] | str) -> str:
     """The code in ``tel:<number>,<code>``: of a ``start_communication`` answer, its JSON, or the URL itself."""
     if isinstance(started, Response):

@@ -148,7 +148,9 @@ async def test_forged_foreign_and_expired_cookies_are_401(oidc_plugin, oidc_prov
 async def test_login_refuses_a_next_that_leaves_this_server(oidc_plugin, next_path):
     response = await fetch(oidc_plugin, f"/agent/login?next={quote(next_path, safe='')}")
     assert response.code == 400, next_path
-    assert b"next must be a path on this server" in response.body
+    # control characters in a query are refused before any route sees it (http_guard)
+    assert (b"next must be a path on this server" in response.body
+            or b"the query string holds control characters" in response.body)
 
 
 @pytest.mark.gen_test(timeout=60)

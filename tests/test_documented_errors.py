@@ -34,8 +34,6 @@ LINK_TOKEN = "documented-errors-link-token"
 CONTACT = "0c8e7f52-9d1a-4b3e-8f6a-5e2d1c0b9a87"
 AGENT_HEADER = "X-Test-Agent"
 OUTSIDER = "outsider"
-ISSUE_10 = pytest.mark.xfail(strict=True, reason="lands with issue 10 (hardening)")
-ISSUES_9_10 = pytest.mark.xfail(strict=True, reason="lands with issues 9 (agent sign-in) and 10 (Host allow-list)")
 METRICS = pytest.mark.xfail(strict=True, reason="lands with the metrics part of issue 14")
 BIG_BODY_400 = pytest.mark.xfail(
     strict=True,
@@ -172,9 +170,8 @@ ROWS = [
     Row(START, 413, "PayloadTooLarge", body={"purpose": "report_move", "pad": LARGE}),
     Row(START, 413, "PayloadTooLarge", body={"purpose": "report_move", "pad": "x" * 300_000},
         marks=(BIG_BODY_400,), name="start far over max_body_size"),
-    Row(START, 415, "UnsupportedMediaType", body=json.dumps({"purpose": "report_move"}), content_type="text/plain",
-        marks=(ISSUE_10,)),
-    Row(START, 421, "MisdirectedRequest", body={"purpose": "report_move"}, headers=WRONG_HOST, marks=(ISSUE_10,)),
+    Row(START, 415, "UnsupportedMediaType", body=json.dumps({"purpose": "report_move"}), content_type="text/plain"),
+    Row(START, 421, "MisdirectedRequest", body={"purpose": "report_move"}, headers=WRONG_HOST),
     Row(START, 405, "MethodNotAllowed", method="GET"),
     # POST /session_result/{resultcode} (an authentication plugin)
     Row(RESULT, 400, "BadRequest", path="/session_result/{resultcode}", body="not-a-token",
@@ -186,9 +183,9 @@ ROWS = [
     Row(RESULT, 413, "PayloadTooLarge", path="/session_result/{resultcode}", body=LARGE,
         content_type="application/jwt"),
     Row(RESULT, 415, "UnsupportedMediaType", path="/session_result/{resultcode}", body="{token}",
-        content_type="application/x-www-form-urlencoded", marks=(ISSUE_10,)),
+        content_type="application/x-www-form-urlencoded"),
     Row(RESULT, 421, "MisdirectedRequest", path="/session_result/{resultcode}", body="{token}",
-        content_type="application/jwt", headers=WRONG_HOST, marks=(ISSUE_10,)),
+        content_type="application/jwt", headers=WRONG_HOST),
     Row(RESULT, 405, "MethodNotAllowed", path="/session_result/{resultcode}", method="GET"),
     # POST /link_phone (the Lambda)
     Row(LINK, 400, "BadRequest", body={"dtmf": "{dtmf}"}, headers=bearer()),
@@ -197,9 +194,8 @@ ROWS = [
         name="link with a wrong bearer token"),
     Row(LINK, 404, "NotFound", body={"dtmf": "0000000000", "sessionid": CONTACT}, headers=bearer()),
     Row(LINK, 413, "PayloadTooLarge", body={**LINK_BODY, "pad": LARGE}, headers=bearer()),
-    Row(LINK, 415, "UnsupportedMediaType", body=json.dumps(LINK_BODY), content_type="text/plain", headers=bearer(),
-        marks=(ISSUE_10,)),
-    Row(LINK, 421, "MisdirectedRequest", body=LINK_BODY, headers=bearer(**WRONG_HOST), marks=(ISSUE_10,)),
+    Row(LINK, 415, "UnsupportedMediaType", body=json.dumps(LINK_BODY), content_type="text/plain", headers=bearer()),
+    Row(LINK, 421, "MisdirectedRequest", body=LINK_BODY, headers=bearer(**WRONG_HOST)),
     Row(LINK, 429, "TooManyRequests", body=LINK_BODY, headers=bearer(), before=spend_link_budget),
     Row(LINK, 405, "MethodNotAllowed", method="GET", headers=bearer()),
     # POST /end_call (the Lambda)
@@ -208,9 +204,8 @@ ROWS = [
     Row(END, 404, "NotFound", body={"sessionid": "no-such-call"}, headers=bearer()),
     Row(END, 413, "PayloadTooLarge", body={"sessionid": CONTACT, "pad": LARGE}, headers=bearer()),
     Row(END, 415, "UnsupportedMediaType", body=json.dumps({"sessionid": CONTACT}), content_type="text/plain",
-        headers=bearer(), marks=(ISSUE_10,)),
-    Row(END, 421, "MisdirectedRequest", body={"sessionid": CONTACT}, headers=bearer(**WRONG_HOST),
-        marks=(ISSUE_10,)),
+        headers=bearer()),
+    Row(END, 421, "MisdirectedRequest", body={"sessionid": CONTACT}, headers=bearer(**WRONG_HOST)),
     Row(END, 405, "MethodNotAllowed", method="GET", headers=bearer()),
     # GET /session_info/{contactid} (the display)
     Row(INFO, 401, "Unauthorized", path=f"/session_info/{CONTACT}", settings=SIGN_IN, fields=("login_url",)),
@@ -221,7 +216,7 @@ ROWS = [
     Row(INFO, 403, "Forbidden", path=f"/session_info/{CONTACT}", settings=SIGN_IN, headers=agent(OUTSIDER)),
     Row(INFO, 404, "NotFound", path="/session_info/no-such-call"),
     Row(INFO, 404, "NotFound", path="/session_info/not%20a%20contact", name="session_info for a path that names none"),
-    Row(INFO, 421, "MisdirectedRequest", path=f"/session_info/{CONTACT}", headers=WRONG_HOST, marks=(ISSUE_10,)),
+    Row(INFO, 421, "MisdirectedRequest", path=f"/session_info/{CONTACT}", headers=WRONG_HOST),
     Row(INFO, 405, "MethodNotAllowed", path=f"/session_info/{CONTACT}", method="POST", body={}),
     # GET /session_events/{contactid} (the display, live)
     Row(EVENTS, 401, "Unauthorized", path=f"/session_events/{CONTACT}", settings=SIGN_IN),
@@ -229,20 +224,19 @@ ROWS = [
         name="session_events without the load balancer's header"),
     Row(EVENTS, 403, "Forbidden", path=f"/session_events/{CONTACT}", settings=SIGN_IN, headers=agent(OUTSIDER)),
     Row(EVENTS, 404, "NotFound", path="/session_events/not%20a%20contact"),
-    Row(EVENTS, 421, "MisdirectedRequest", path=f"/session_events/{CONTACT}", headers=WRONG_HOST, marks=(ISSUE_10,)),
+    Row(EVENTS, 421, "MisdirectedRequest", path=f"/session_events/{CONTACT}", headers=WRONG_HOST),
     Row(EVENTS, 405, "MethodNotAllowed", path=f"/session_events/{CONTACT}", method="POST", body={}),
     # GET /display_labels (the display's words)
     Row("GET /display_labels", 401, "Unauthorized", settings=SIGN_IN, fields=("login_url",)),
     Row("GET /display_labels", 403, "Forbidden", settings=SIGN_IN, headers=agent(OUTSIDER)),
-    Row("GET /display_labels", 421, "MisdirectedRequest", headers=WRONG_HOST, marks=(ISSUE_10,)),
+    Row("GET /display_labels", 421, "MisdirectedRequest", headers=WRONG_HOST),
     Row("GET /display_labels", 405, "MethodNotAllowed", method="POST", body={}),
     # operations
     Row("GET /clean_db", 401, "Unauthorized", settings=CORE_AUTH),
-    Row("GET /clean_db", 421, "MisdirectedRequest", headers=WRONG_HOST, marks=(ISSUE_10,)),
+    Row("GET /clean_db", 421, "MisdirectedRequest", headers=WRONG_HOST),
     Row("GET /clean_db", 405, "MethodNotAllowed", method="POST", body={}),
-    Row("GET /health", 421, "MisdirectedRequest", headers=WRONG_HOST, marks=(ISSUE_10,)),
     Row("GET /health", 405, "MethodNotAllowed", method="POST", body={}),
-    Row("GET /openapi.json", 421, "MisdirectedRequest", headers=WRONG_HOST, marks=(ISSUE_10,)),
+    Row("GET /openapi.json", 421, "MisdirectedRequest", headers=WRONG_HOST),
     Row("GET /openapi.json", 405, "MethodNotAllowed", method="POST", body={}),
     Row("GET /metrics", 401, "Unauthorized", settings=METRICS_ON, marks=(METRICS,)),
     Row("GET /metrics", 421, "MisdirectedRequest", settings=METRICS_ON, headers=WRONG_HOST, marks=(METRICS,)),
@@ -250,7 +244,7 @@ ROWS = [
     # the pages
     Row("GET /attribute-ui/", 401, "Unauthorized", settings=SIGN_IN_NO_PAGE),
     Row("GET /attribute-ui/", 403, "Forbidden", settings=SIGN_IN, headers=agent(OUTSIDER)),
-    Row("GET /attribute-ui/", 421, "MisdirectedRequest", headers=WRONG_HOST, marks=(ISSUE_10,)),
+    Row("GET /attribute-ui/", 421, "MisdirectedRequest", headers=WRONG_HOST),
     Row("GET /attribute-ui/", 405, "MethodNotAllowed", method="POST", body={}),
     Row("GET /attribute-ui/{asset}", 401, "Unauthorized", path="/attribute-ui/display.js", settings=SIGN_IN_NO_PAGE),
     Row("GET /attribute-ui/{asset}", 403, "Forbidden", path="/attribute-ui/display.js", settings=SIGN_IN,
@@ -258,13 +252,12 @@ ROWS = [
     Row("GET /attribute-ui/{asset}", 403, "Forbidden", path="/attribute-ui/%2e%2e/__init__.py",
         name="a display file outside its folder"),
     Row("GET /attribute-ui/{asset}", 404, "NotFound", path="/attribute-ui/no-such-file.js"),
-    Row("GET /attribute-ui/{asset}", 421, "MisdirectedRequest", path="/attribute-ui/display.js", headers=WRONG_HOST,
-        marks=(ISSUE_10,)),
+    Row("GET /attribute-ui/{asset}", 421, "MisdirectedRequest", path="/attribute-ui/display.js", headers=WRONG_HOST),
     Row("GET /attribute-ui/{asset}", 405, "MethodNotAllowed", path="/attribute-ui/display.js", method="POST",
         body={}),
     Row("GET /amazon-connect-ui/", 401, "Unauthorized", settings=SIGN_IN_NO_PAGE),
     Row("GET /amazon-connect-ui/", 403, "Forbidden", settings=SIGN_IN, headers=agent(OUTSIDER)),
-    Row("GET /amazon-connect-ui/", 421, "MisdirectedRequest", headers=WRONG_HOST, marks=(ISSUE_10,)),
+    Row("GET /amazon-connect-ui/", 421, "MisdirectedRequest", headers=WRONG_HOST),
     Row("GET /amazon-connect-ui/", 405, "MethodNotAllowed", method="POST", body={}),
     Row("GET /amazon-connect-ui/{asset}", 401, "Unauthorized", path="/amazon-connect-ui/agent.js",
         settings=SIGN_IN_NO_PAGE),
@@ -272,18 +265,18 @@ ROWS = [
         headers=agent(OUTSIDER)),
     Row("GET /amazon-connect-ui/{asset}", 404, "NotFound", path="/amazon-connect-ui/no-such-file.js"),
     Row("GET /amazon-connect-ui/{asset}", 421, "MisdirectedRequest", path="/amazon-connect-ui/agent.js",
-        headers=WRONG_HOST, marks=(ISSUE_10,)),
+        headers=WRONG_HOST),
     Row("GET /amazon-connect-ui/{asset}", 405, "MethodNotAllowed", path="/amazon-connect-ui/agent.js", method="POST",
         body={}),
-    Row("GET /amazon-connect-ui/config.js", 421, "MisdirectedRequest", headers=WRONG_HOST, marks=(ISSUE_10,)),
+    Row("GET /amazon-connect-ui/config.js", 421, "MisdirectedRequest", headers=WRONG_HOST),
     Row("GET /amazon-connect-ui/config.js", 405, "MethodNotAllowed", method="POST", body={}),
     # agent sign-in (agent_auth = "oidc")
-    Row("GET /agent/login", 421, "MisdirectedRequest", settings=OIDC, headers=WRONG_HOST, marks=(ISSUES_9_10,)),
+    Row("GET /agent/login", 421, "MisdirectedRequest", settings=OIDC, headers=WRONG_HOST),
     Row("GET /agent/login", 405, "MethodNotAllowed", settings=OIDC, method="DELETE"),
     Row("GET /agent/callback", 400, "BadRequest", settings=OIDC),
-    Row("GET /agent/callback", 421, "MisdirectedRequest", settings=OIDC, headers=WRONG_HOST, marks=(ISSUES_9_10,)),
+    Row("GET /agent/callback", 421, "MisdirectedRequest", settings=OIDC, headers=WRONG_HOST),
     Row("GET /agent/callback", 405, "MethodNotAllowed", settings=OIDC, method="DELETE"),
-    Row("GET /agent/logout", 421, "MisdirectedRequest", settings=OIDC, headers=WRONG_HOST, marks=(ISSUES_9_10,)),
+    Row("GET /agent/logout", 421, "MisdirectedRequest", settings=OIDC, headers=WRONG_HOST),
     Row("GET /agent/logout", 405, "MethodNotAllowed", settings=OIDC, method="DELETE"),
 ]
 

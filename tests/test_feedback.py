@@ -14,6 +14,14 @@ from tests.support import dtmf_of
 
 CONTACT = "fee0dbac-0000-4000-8000-000000000001"
 LINK_TOKEN = "lambda-shared-secret-0123456789"
+#: The receivers here listen on loopback, which feedback reaches only when it is listed.
+LOOPBACK_RECEIVERS = ["127.0.0.1"]
+
+
+@pytest.fixture
+def plugin(io_loop, plugin_factory):
+    """A plugin that may post feedback to the loopback receivers of these tests."""
+    return io_loop.run_sync(lambda: plugin_factory(feedback_hosts=LOOPBACK_RECEIVERS), timeout=60)
 
 
 class Receiver:
@@ -74,7 +82,7 @@ async def test_result_arriving_during_the_call_reports_user_active(api, mint, re
 
 @pytest.mark.gen_test
 async def test_end_of_the_call_reports_logout(plugin_factory, mint, receiver):
-    plugin = await plugin_factory(link_phone_token=LINK_TOKEN)
+    plugin = await plugin_factory(link_phone_token=LINK_TOKEN, feedback_hosts=LOOPBACK_RECEIVERS)
     api = plugin.api
     started = await api.start("report_move", auth_result=mint(session_url=f"{receiver.url}/session/done"))
     await api.link(dtmf_of(started), CONTACT, token=LINK_TOKEN)

@@ -1,10 +1,13 @@
 """Turning raw settings into :class:`Settings`: every key parsed by its declaration, the rest refused.
 
-Besides each value's own checks, two rules span settings:
+Besides each value's own checks, these rules span settings:
 
 * unknown keys stop start-up, with a "did you mean" where a known key is close;
   keys that Rocket itself knows (``limits``, ``tls``, ...) are accepted and
   ignored with a notice, so a reference-era file starts unchanged;
+* ``allowed_hosts = ["*"]`` and a ``trusted_proxies`` network that holds
+  every address are allowed, with a warning at every start: each turns a
+  defence off (DNS rebinding; clients' own ``X-Forwarded-For``);
 * **secure by default on a network address**: ``agent_auth`` and
   ``link_phone_token`` may be left unset only when the plugin listens on a
   loopback address.  Elsewhere the deployer must choose, and writing
@@ -71,6 +74,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
     _core_auth(parsed)
     notices += _agent_sign_in(parsed)
     notices += _other_notices(parsed)
+    notices += _http_notices(parsed)
     return Settings(**parsed, source=source, notices=tuple(notices), open_on_purpose=open_on_purpose)
 
 
@@ -198,3 +202,14 @@ def _read_secret(key: str, path: str, min_length: int) -> v.Secret:
     if len(text) < min_length:
         raise ConfigError(key, f"{path} must hold at least {min_length} characters")
     return v.Secret(text)
+
+
+def _http_notices(parsed: Mapping[str, Any]) -> list[tuple[int, str]]:
+    notices = []
+    if "*" in parsed["allowed_hosts"]:
+        notices.append((logging.WARNING, 'allowed_hosts = "*": any Host header is served; pages on any '
+                                         "domain that resolves to this server can reach it (DNS rebinding)"))
+    if any(network.prefixlen == 0 for network in parsed["trusted_proxies"]):
+        notices.append((logging.WARNING, "trusted_proxies holds every address: any client can claim any "
+                                         "address with X-Forwarded-For"))
+    return notices

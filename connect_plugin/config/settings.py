@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import keys
+from ..addresses import IPNetwork, normalise_host, parse_network
 from . import agent_values as av
 from . import values as v
 from .database import normalise
@@ -91,6 +92,38 @@ def _dtmf_length(value: Any, ctx: v.Context) -> int:
     if number < MIN_DTMF_LENGTH:
         raise ctx.fail(f"must be at least {MIN_DTMF_LENGTH}: shorter codes can be guessed by calling in")
     return number
+
+
+def _hosts(*, wildcard: bool) -> v.Parser:
+    """Host names or IP addresses, without scheme, port or path, kept in normal form; ``"*"`` if ``wildcard``."""
+    problem = "each must be a host name or an IP address, without scheme, port or path" + (
+        ' (or "*")' if wildcard else "")
+
+    def parse(value: Any, ctx: v.Context) -> tuple[str, ...]:
+        out = []
+        for item in v.string_list()(value, ctx):
+            text = item.strip()
+            if wildcard and text == "*":
+                out.append("*")
+                continue
+            host = normalise_host(text)
+            has_port = not text.endswith("]") if text.startswith("[") else text.count(":") == 1
+            if host is None or has_port:
+                raise ctx.fail(problem)
+            out.append(host)
+        return tuple(out)
+
+    return parse
+
+
+def _networks(value: Any, ctx: v.Context) -> tuple[IPNetwork, ...]:
+    networks = []
+    for item in v.string_list()(value, ctx):
+        network = parse_network(item)
+        if network is None:
+            raise ctx.fail("each must be an IP address or a network such as 10.0.0.0/8")
+        networks.append(network)
+    return tuple(networks)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -283,6 +316,24 @@ class Settings:
             "built-in ones (a deployer's `config.js`, the streams library)")
     events_keepalive: int = setting(15, parse=v.integer(1, 300),
                                     doc="seconds between keep-alive comments on a quiet event stream")
+
+    # -- HTTP hygiene -----------------------------------------------------------------------------
+    allowed_hosts: tuple[str, ...] = setting(
+        (), parse=_hosts(wildcard=True), shown_default="the hosts of `internal_url` and `external_url`, and loopback",
+        doc="more host names a request's `Host` header may name (ports are not compared); any other host gets "
+            "`421 MisdirectedRequest` (DNS rebinding), except on `/health`. `\"*\"` accepts every host")
+    trusted_proxies: tuple[IPNetwork, ...] = setting(
+        (), parse=_networks, shown_default="none",
+        doc="addresses or networks (`10.0.0.0/8`) of the reverse proxies in front: only from these is "
+            "`X-Forwarded-For` / `X-Real-Ip` / `X-Forwarded-Proto` believed")
+    frame_ancestors: tuple[str, ...] = setting(
+        (), parse=v.origins, shown_default="none (this server only)",
+        doc="origins whose pages may frame the agent page `/amazon-connect-ui/` (a CRM embedding it); the "
+            "display may be framed by this server, `external_url`, `allowed_origins` and these")
+    feedback_hosts: tuple[str, ...] = setting(
+        (), parse=_hosts(wildcard=False), shown_default="none: any host with a public address, over HTTPS",
+        doc="the only hosts session feedback is posted to (over http or https, whatever their address); "
+            "list your authentication plugins' internal hosts here. Cloud metadata addresses are never posted to")
 
     # -- plugins ----------------------------------------------------------------------------------
     plugins: Mapping[str, Any] = setting(
