@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from connect_plugin.model import StoredSession
+from connect_plugin.model import FailureWindow, StoredSession
 from connect_plugin.stores.sql import SqlStore
 from tests.bench import bulk
 from tests.support import ROOT
@@ -40,8 +40,8 @@ def test_bulk_loaded_sessions_are_found_linked_and_deleted_by_the_store(database
             stored = await store.find_by_contact("bulk-7")
             assert stored == StoredSession(purpose="report_move", auth_result=None)
             # The same code and contact again: the store finds the row by its code (and marks it active).
-            await store.link(bulk.code(7), "bulk-7", now)
-            assert await store.delete_idle(now - 3600) == 49
+            await store.link(bulk.code_key(7), "bulk-7", now, FailureWindow(ends=int(now) + 60, budget=60))
+            assert await store.delete_idle(now - 3600, 1000) == 49
         finally:
             await store.close()
 

@@ -30,16 +30,26 @@ IDLE_AGE = 30 * 24 * 3600  # seconds: older than any session_ttl (at most 7 days
 def code(i: int) -> str:
     """The DTMF code of bulk session number ``i`` (ten digits, as in the sample configuration).
 
-    Codes are distinct from one another; a server's random code may meet one
-    by chance, which the server handles as any clash (it draws again).
+    Codes are distinct from one another; the table holds their keys under
+    :data:`BULK_SECRET`.
     """
     return f"{i:010d}"
+
+
+#: The key of the bulk rows' codes.  Not the server's code secret: the rows only fill the table, and no
+#: caller of the server can link one (so a server's random code never clashes with one either).
+BULK_SECRET = b"bulk-loaded sessions of the benchmark"
+
+
+def code_key(i: int) -> str:
+    """What the store holds for the code of bulk session number ``i``."""
+    return codes.code_key(BULK_SECRET, code(i))
 
 
 def session_row(i: int, now: float) -> dict[str, Any]:
     """The column values of bulk session number ``i``: an idle, linked session without a result."""
     return {
-        "dtmf": code(i),  # schema change: "code_key": codes.code_key(<server secret>, code(i)),
+        "code_key": code_key(i),
         "result_key": codes.result_key(f"bulk{i:010d}"),
         "purpose": "report_move",
         "contact_id": f"bulk-{i}",
