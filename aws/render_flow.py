@@ -43,7 +43,7 @@ _LAMBDA_ARN = re.compile(r"arn:aws[a-zA-Z-]*:lambda:[a-z]{2}(-gov)?-[a-z]+-\d:\d
 _QUEUE_ARN = re.compile(r"arn:aws[a-zA-Z-]*:connect:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:instance/[-a-zA-Z0-9]+"
                         r"/queue/[-a-zA-Z0-9]+")
 #: The plugin's own bounds for dtmf_length.
-MIN_LENGTH, MAX_LENGTH = 4, 32
+MIN_LENGTH, MAX_LENGTH = 6, 32
 PROFILE_ENV = ("CONNECT_PLUGIN_PROFILE", "ROCKET_PROFILE")
 
 

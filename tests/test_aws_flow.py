@@ -617,7 +617,7 @@ def test_render_puts_in_the_real_arns_and_code_length():
     ("lambda_arn", QUEUE_ARN),
     ("queue_arn", LAMBDA_ARN),
     ("queue_arn", "arn:aws:connect:eu-central-1:111122223333:instance/x/contact-flow/y"),
-    ("dtmf_length", 3),
+    ("dtmf_length", 5),
     ("dtmf_length", 33),
 ])
 def test_render_refuses_what_cannot_go_into_the_flow(argument, value):

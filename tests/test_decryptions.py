@@ -166,6 +166,27 @@ async def test_tokens_beyond_the_receipt_queue_are_refused_at_once_with_429(api,
 
 
 @pytest.mark.gen_test(timeout=60)
+async def test_an_inline_result_beyond_the_receipt_queue_is_refused_with_429_and_starts_nothing(
+        api, mint, keyset, receipt_gate, database_url):
+    from connect_plugin.service import MAX_PENDING_RECEIPTS
+    from tests.support import count_sessions
+
+    started = (await api.start("report_move")).json
+    receipt_gate.close()
+    wide = many_at_once(api)
+    waiting = [asyncio.ensure_future(wide.post_result(started["attr_url"], token))
+               for token in junk_tokens(mint, keyset, MAX_PENDING_RECEIPTS + 1)]
+    await until(lambda: any(p.done() for p in waiting), "the queue full: one post refused")
+    inline = await wide.start("report_move", auth_result=mint(attributes={"email": "late@example.com"}))
+    assert inline.status == 429
+    assert inline.json == {"error": "TooManyRequests"}
+    assert inline.headers["Retry-After"] == "1"
+    receipt_gate.open()
+    await asyncio.gather(*waiting)
+    assert await count_sessions(database_url) == 1  # only the first session: the refused start left nothing
+
+
+@pytest.mark.gen_test(timeout=60)
 async def test_an_agent_read_does_not_wait_behind_tokens_being_checked(api, mint, keyset, receipt_gate):
     started = (await api.start("report_move")).json
     assert (await api.post_result(started["attr_url"], mint())).status == 200

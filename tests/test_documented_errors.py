@@ -54,6 +54,10 @@ WRONG_HOST = {"Host": "attacker.example"}
 NOT_REACHED_HERE = {
     ("GET /agent/callback", 403): "needs a real OpenID provider's sign-in of an agent the rules refuse: "
                                   "issue 9's tests sign in through a real provider",
+    ("POST /session_result/{resultcode}", 429): "needs 16 tokens held on the receipt threads: "
+                                                "tests/test_decryptions.py holds them with a gate",
+    ("POST /start_communication", 429): "the same receipt queue, for an inline auth_result: "
+                                        "tests/test_decryptions.py",
 }
 
 

@@ -93,3 +93,21 @@ async def test_used_tokens_are_forgotten_by_cleanup_once_expired(plugin_factory,
     plugin.runtime.service.clock = lambda: now + 300 + 60 + 1  # past exp and the leeway
     await plugin.api.call("GET", "/clean_db")
     assert await count_rows(database_url, "comm_used_token") == 0
+
+
+@pytest.mark.gen_test
+async def test_identical_failed_results_for_two_sessions_are_both_accepted(api, keyset):
+    from connect_plugin import tokens
+    from connect_plugin.model import AuthResult
+
+    now = time.time()
+    failed = AuthResult(status="failed")
+    first = tokens.make_auth_result(failed, keyset.encrypt, keyset.sign, now=now)
+    second = tokens.make_auth_result(failed, keyset.encrypt, keyset.sign, now=now)  # same claims, same second
+    one, two = (await api.start()).json, (await api.start()).json
+    assert (await api.post_result(one["attr_url"], first)).status == 200
+    assert (await api.post_result(two["attr_url"], second)).status == 200
+    three = (await api.start()).json
+    again = await api.post_result(three["attr_url"], first)
+    assert again.status == 400
+    assert "replayed" in again.json["detail"]
