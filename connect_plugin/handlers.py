@@ -156,6 +156,8 @@ class BaseHandler(web.RequestHandler):
             body = error.body()
         else:
             body = {"error": error_word(status_code)}
+        if self.get_status() == 405:
+            self.set_header("Allow", allowed_methods(self))
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
         self.finish(json.dumps(body))
@@ -163,6 +165,15 @@ class BaseHandler(web.RequestHandler):
     def log_exception(self, typ: type[BaseException] | None, value: BaseException | None,
                       tb: TracebackType | None) -> None:
         log_handler_exception(self, typ, value, tb)
+
+
+def allowed_methods(handler: web.RequestHandler) -> str:
+    """The ``Allow`` header of a 405: the methods ``handler`` implements (RFC 9110, 15.5.6)."""
+    names = [method for method in handler.SUPPORTED_METHODS
+             if getattr(type(handler), method.lower(), None) is not getattr(web.RequestHandler, method.lower(), None)]
+    if not getattr(handler, "cors", False):
+        names = [method for method in names if method != "OPTIONS"]
+    return ", ".join(names)
 
 
 class CoreHandler(BaseHandler):
