@@ -15,9 +15,9 @@ import socket
 from typing import Any
 
 import pluggy
-from tornado.httputil import HTTPMessageDelegate, HTTPServerRequest
+from tornado.httputil import HTTPServerRequest
 from tornado.netutil import bind_sockets
-from tornado.web import Application
+from tornado.web import Application, _HandlerDelegate
 
 from . import handlers as h
 from . import logs, openapi, web
@@ -66,7 +66,7 @@ class PluginApplication(Application):
         super().__init__(routes, default_handler_class=h.FallbackHandler, log_function=logs.log_request,
                          **tornado_settings)
 
-    def find_handler(self, request: HTTPServerRequest, **kwargs: Any) -> HTTPMessageDelegate:
+    def find_handler(self, request: HTTPServerRequest, **kwargs: Any) -> _HandlerDelegate:
         """The route's handler; ``RefusalHandler`` for a request refused from its head alone.
 
         Refused: what ``RequestGuard`` refuses (bad target, wrong ``Host``), and
@@ -91,7 +91,7 @@ class PluginApplication(Application):
             return PayloadTooLarge(f"request body over {self.config.max_body_size} bytes")
         return None
 
-    def _refuse(self, request: HTTPServerRequest, error: PluginError) -> HTTPMessageDelegate:
+    def _refuse(self, request: HTTPServerRequest, error: PluginError) -> _HandlerDelegate:
         return self.get_handler_delegate(request, h.RefusalHandler, {"error": error})
 
 

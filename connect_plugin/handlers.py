@@ -12,9 +12,8 @@ import base64
 import hmac
 import json
 import re
-from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
 from tornado import web
 
@@ -67,6 +66,12 @@ class InFlight:
         await self._idle.wait()
 
 
+class BodyTypeCheck(Protocol):
+    """Refuses (``UnsupportedMediaType``) a ``Content-Type`` a handler does not read."""
+
+    def __call__(self, header: str | None) -> None: ...
+
+
 class BaseHandler(web.RequestHandler):
     """What every endpoint shares: the service, body limits, JSON errors, no caching."""
 
@@ -75,7 +80,7 @@ class BaseHandler(web.RequestHandler):
     cors = False
     #: The check of a POST's ``Content-Type`` (raises ``UnsupportedMediaType``), made by the
     #: application before the body is read; ``None``: any type.
-    body_type_check: ClassVar[Callable[[str | None], None] | None] = None
+    body_type_check: ClassVar[BodyTypeCheck | None] = None
 
     @property
     def app(self) -> PluginApplication:

@@ -60,7 +60,9 @@ class PageHandler(web.StaticFileHandler):
     #: The display's address holds a contact id: it goes nowhere as a Referer.
     referrer_policy = "no-referrer"
 
-    def initialize(self, path: str, default_filename: str | None = None) -> None:
+    def initialize(self, path: str, default_filename: str | None = None,
+                   allowed_symlink_directory: str | list[str] | None = None) -> None:
+        # Symbolic links are the deployer's web_dir business (see overridden_file), never Tornado's.
         super().initialize(str(ASSETS / path), default_filename)
         self.folder = path
 
