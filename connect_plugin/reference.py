@@ -36,21 +36,32 @@ import asyncio
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import exc, exists, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import codes
 from .config import Settings
 from .config.database import is_postgres, normalise
 from .errors import ConfigError, StoreUnavailable
+from .reference_copy import (
+    CODE_CLASH,
+    CONTACT_CLASH,
+    COPIED,
+    IDLE,
+    RESULT_CLASH,
+    UNCHANGED,
+    UNUSABLE,
+    UPDATED,
+    Candidate,
+    Placement,
+)
 from .stores.engine import DATABASE_FAILURES, describe_failure, make_engine, require_driver
-from .stores.schema import session_table as t
 
 TABLE = "session"
 #: The reference's columns this copy reads, and the types its ``schema.sql`` gives them.
@@ -67,21 +78,18 @@ READ_LIVE_SESSIONS = text(
     "SELECT dtmfcode, resultcode, sessionid, purpose, attr_jwt, "
     "EXTRACT(EPOCH FROM now() - (lastactivity AT TIME ZONE :zone))::float8 AS idle FROM session "
     "WHERE (lastactivity AT TIME ZONE :zone) >= now() - make_interval(secs => :ttl) ORDER BY lastactivity")
+#: Before a drop: keep the old plugin from writing between our read and the drop (waiting at most 10 s for it).
 LOCK_FOR_DROP = (text("SET LOCAL lock_timeout = '10s'"), text("LOCK TABLE session IN EXCLUSIVE MODE"))
 DROP = text("DROP TABLE session")
 #: Seconds every database wait may take here (a copy is not a request with a caller waiting).
 TIMEOUT = 30.0
 #: A last activity further ahead than this is "in the future": the time zone is likely not the reference's.
 FUTURE_SLACK = 120.0
-CHUNK = 500
 #: Exit status when the reference's database has no usable ``session`` table.
 EXIT_NOT_THE_REFERENCE = 2
 MAX_CODE = 64
 MAX_CONTACT_ID = 256
 
-# What happened to each reference session (the report's categories, in the report's order).
-COPIED, UPDATED, UNCHANGED = "copied", "updated", "unchanged"
-IDLE, CODE_CLASH, RESULT_CLASH, CONTACT_CLASH, UNUSABLE = "idle", "code", "result", "contact", "unusable"
 DESCRIPTIONS = {
     COPIED: "copied",
     UPDATED: "copied before, brought up to date (a result or a link that reached the old plugin since)",
@@ -90,28 +98,13 @@ DESCRIPTIONS = {
     CODE_CLASH: "skipped: a session of this plugin has the same DTMF code",
     RESULT_CLASH: "skipped: a session of this plugin has the same result code "
                   "(was an earlier copy made under another code_secret?)",
-    CONTACT_CLASH: "call not linked: a session of this plugin is linked to that call, or this one to another",
+    CONTACT_CLASH: "skipped, or left unlinked: its call is linked to another session of this plugin",
     UNUSABLE: "skipped: incomplete (no purpose, or a code or contact id this plugin cannot take)",
 }
 
 
 class ReferenceTableError(Exception):
     """The reference's database has no usable ``session`` table; the message says what is wrong."""
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A live reference session, as this plugin stores it."""
-
-    code_key: str
-    result_key: str
-    purpose: str
-    contact_id: str | None
-    jwe: str | None
-    last_activity: float
-
-    def __repr__(self) -> str:
-        return f"Candidate(linked={self.contact_id is not None}, result={self.jwe is not None})"
 
 
 @dataclass
@@ -161,7 +154,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="the time zone the reference wrote its times in (default: the database's TimeZone)")
 
 
-def run(settings: Settings, args: argparse.Namespace, *, out: Callable[[str], None] = print) -> int:
+def run(settings: Settings, args: argparse.Namespace) -> int:
     """``migrate --from-reference``, once the schema is at head: copy, print the report; the exit status."""
     try:
         report = copy_sessions(settings, args.reference_url, drop=args.drop_reference_table,
@@ -170,7 +163,7 @@ def run(settings: Settings, args: argparse.Namespace, *, out: Callable[[str], No
         print(f"connect-plugin: migrate --from-reference: {error}", file=sys.stderr)
         return EXIT_NOT_THE_REFERENCE
     for line in report.lines(settings.session_ttl):
-        out(line)
+        print(line)
     return 0
 
 
@@ -187,8 +180,6 @@ def check_arguments(args: argparse.Namespace, settings: Settings) -> None:
 
 def source_url(settings: Settings, given: str | None) -> str:
     """The reference's database: ``--from`` (any form ``database_url`` takes), else ours; PostgreSQL only."""
-    from pathlib import Path
-
     url = normalise(given, "--from", Path.cwd()) if given is not None else settings.database_url
     if not is_postgres(url):
         if given is None:
@@ -243,6 +234,7 @@ class _Copier:
         self.secret = secret
         self.now = now
         self.report = Report()
+        self.placement = Placement()
 
     async def run(self, source: str, *, drop: bool, timezone: str | None) -> Report:
         target = self.settings.database_url
@@ -252,10 +244,10 @@ class _Copier:
                 async with src.begin():
                     rows = await self._take(src, drop=drop, timezone=timezone)
                     if source == target:
-                        await self._write(src, rows)
+                        await self.placement.place_all(src, rows)
                     else:
                         async with _database(target, "this plugin's database") as dst, dst.begin():
-                            await self._write(dst, rows)
+                            await self.placement.place_all(dst, rows)
                         copied_elsewhere = True
                     if drop:
                         await src.execute(DROP)
@@ -264,6 +256,8 @@ class _Copier:
                     raise StoreUnavailable("the sessions were copied, but the reference's table was not dropped",
                                            reason=describe_failure(error)) from None
                 raise
+        self.report.counts.update(self.placement.counts)
+        self.report.results_copied = self.placement.results_copied
         self.report.dropped = drop
         return self.report
 
@@ -332,113 +326,3 @@ class _Copier:
             self.report.in_future += 1
         return Candidate(codes.code_key(self.secret, dtmf), codes.result_key(result_code), purpose, contact_id,
                          row.attr_jwt or None, self.now - max(idle, 0.0))
-
-    # -- writing --------------------------------------------------------------------------------
-
-    async def _write(self, conn: AsyncConnection, candidates: list[Candidate]) -> None:
-        """Place every candidate: insert, bring a copy up to date, or count why not."""
-        for chunk in _chunks(candidates, CHUNK):
-            mine = await _Mine.load(conn, chunk)
-            for candidate in chunk:
-                self.report.counts[await self._place(conn, candidate, mine)] += 1
-
-    async def _place(self, conn: AsyncConnection, c: Candidate, mine: _Mine, retry: bool = True) -> str:
-        ours = mine.by_code.get(c.code_key)
-        if ours is not None:
-            if ours.result_key != c.result_key:
-                return CODE_CLASH
-            return await self._update(conn, c, ours, mine)
-        if c.result_key in mine.by_result:
-            return RESULT_CLASH
-        if c.contact_id is not None and c.contact_id in mine.by_contact:
-            return CONTACT_CLASH
-        values = {"code_key": c.code_key, "result_key": c.result_key, "purpose": c.purpose,
-                  "contact_id": c.contact_id, "auth_result": c.jwe, "feedback": c.jwe is not None,
-                  "created_at": c.last_activity, "last_activity": c.last_activity}
-        dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-        stmt = dialect.insert(t).values(values).on_conflict_do_nothing().returning(t.c.id)
-        row = (await conn.execute(stmt)).first()
-        if row is None:  # a session of the running plugin took the code, result code or call just now
-            if retry:
-                return await self._place(conn, c, await _Mine.load(conn, [c]), retry=False)
-            return CODE_CLASH
-        mine.add(_Row(row.id, c.code_key, c.result_key, c.contact_id, c.jwe, c.last_activity))
-        self.report.results_copied += c.jwe is not None
-        return COPIED
-
-    async def _update(self, conn: AsyncConnection, c: Candidate, ours: _Row, mine: _Mine) -> str:
-        """A session copied before: take a result or a link that reached the old plugin since, where ours has none."""
-        values: dict[str, Any] = {}
-        guards = [t.c.id == ours.id]
-        if c.jwe is not None and ours.auth_result is None:
-            values.update(auth_result=c.jwe, feedback=True)
-            guards.append(t.c.auth_result.is_(None))
-        link_clash = c.contact_id is not None and c.contact_id != ours.contact_id and (
-            ours.contact_id is not None or c.contact_id in mine.by_contact)
-        if c.contact_id is not None and ours.contact_id is None and not link_clash:
-            values["contact_id"] = c.contact_id
-            guards.append(t.c.contact_id.is_(None))
-        if not values:
-            return CONTACT_CLASH if link_clash else UNCHANGED
-        values["last_activity"] = max(ours.last_activity, c.last_activity)
-        if "contact_id" in values:  # not if the running plugin linked that call to a session just now
-            guards.append(~exists().where(t.c.contact_id == c.contact_id))
-        stmt = update(t).where(*guards).values(values)
-        try:
-            if conn.dialect.name == "sqlite":  # one writer at a time: nobody links in between
-                changed = (await conn.execute(stmt)).rowcount
-            else:  # a link committed during this statement is a unique violation: undo this statement only
-                async with conn.begin_nested():
-                    changed = (await conn.execute(stmt)).rowcount
-        except exc.IntegrityError:
-            return CONTACT_CLASH
-        if not changed:  # the running plugin got a result or a link for it just now: ours stays
-            return UNCHANGED
-        if "contact_id" in values:
-            mine.by_contact.add(c.contact_id)  # type: ignore[arg-type]
-        self.report.results_copied += "auth_result" in values
-        return CONTACT_CLASH if link_clash else UPDATED
-
-
-@dataclass(frozen=True)
-class _Row:
-    """What the copy needs to know of a session of this plugin."""
-
-    id: int
-    code_key: str
-    result_key: str
-    contact_id: str | None
-    auth_result: str | None
-    last_activity: float
-
-
-@dataclass
-class _Mine:
-    """This plugin's sessions that share a code, a result code or a call with some candidates."""
-
-    by_code: dict[str, _Row] = field(default_factory=dict)
-    by_result: set[str] = field(default_factory=set)
-    by_contact: set[str] = field(default_factory=set)
-
-    @classmethod
-    async def load(cls, conn: AsyncConnection, candidates: list[Candidate]) -> _Mine:
-        contacts = [c.contact_id for c in candidates if c.contact_id is not None]
-        query = select(t.c.id, t.c.code_key, t.c.result_key, t.c.contact_id, t.c.auth_result,
-                       t.c.last_activity).where(or_(t.c.code_key.in_([c.code_key for c in candidates]),
-                                                    t.c.result_key.in_([c.result_key for c in candidates]),
-                                                    t.c.contact_id.in_(contacts)))
-        mine = cls()
-        for row in (await conn.execute(query)).all():
-            mine.add(_Row(*row))
-        return mine
-
-    def add(self, row: _Row) -> None:
-        self.by_code[row.code_key] = row
-        self.by_result.add(row.result_key)
-        if row.contact_id is not None:
-            self.by_contact.add(row.contact_id)
-
-
-def _chunks(items: list[Candidate], size: int) -> Iterable[list[Candidate]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
