@@ -27,7 +27,7 @@ from tests.reference_support import (
     postgres,
     reference_rows,
 )
-from tests.support import cli_command, dtmf_of, free_port, write_config
+from tests.support import cli_command, dtmf_of, free_port, run_private, write_config
 
 # Reference sessions: (DTMF code, result code), each as the reference made them.
 WAITING = ("4815162342", "Wait1ngF0rItsResultCode000000001")
@@ -314,3 +314,39 @@ def test_times_in_the_future_are_taken_as_now_and_noted(reference_db, tmp_path, 
     assert "1 session(s) had their last activity in the future" in result.stdout
     [row] = our_sessions(reference_db)
     assert started <= row.last_activity <= time.time()
+
+
+def test_drop_waits_for_a_write_of_the_old_plugin_in_flight_and_copies_it(reference_db, tmp_path, keyset):
+    import asyncpg
+
+    add(reference_db, WAITING)
+    config = config_for(tmp_path, keyset, reference_db)
+
+    async def scenario() -> tuple[int, str, str]:
+        old_plugin = await asyncpg.connect(reference_db)
+        observer = await asyncpg.connect(reference_db)
+        try:
+            writing = old_plugin.transaction()
+            await writing.start()  # the old plugin starts a session, not yet committed
+            await old_plugin.execute("INSERT INTO session (dtmfcode, resultcode, purpose, lastActivity) "
+                                     "VALUES ($1, $2, 'report_move', now())", *LINKED)
+            copy = await asyncio.create_subprocess_exec(
+                *cli_command(), "migrate", "--config", str(config), "--from-reference", "--drop-reference-table",
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            for _ in range(1200):  # until the copy waits for the old plugin's lock (at most a minute)
+                if await observer.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                           "AND datname = current_database()"):
+                    break
+                await asyncio.sleep(0.05)
+            await writing.commit()
+            out, err = await asyncio.wait_for(copy.communicate(), 120)
+            return copy.returncode or 0, out.decode(), err.decode()
+        finally:
+            await old_plugin.close()
+            await observer.close()
+
+    status, out, err = run_private(scenario())
+
+    assert status == 0, err
+    assert counts(out) == {"copied": 2}
+    assert not has_reference_table(reference_db)
