@@ -21,7 +21,8 @@ results stored before it.
 
 Running again is safe: a session copied before is recognised by its code and
 result code and only brought up to date (a result or a link that reached the old
-plugin since); nothing is copied twice.  Sessions that clash with one of this
+plugin since); nothing is copied twice.  On PostgreSQL the agents' displays of
+the calls concerned hear of the change at once, as they do from the plugin.  Sessions that clash with one of this
 plugin's (the same code, result code or call) are skipped and counted, never
 shown: no code, contact id or token is ever printed.  The old table is left as
 it is unless ``--drop-reference-table`` is given; then it is locked against
@@ -244,10 +245,10 @@ class _Copier:
                 async with src.begin():
                     rows = await self._take(src, drop=drop, timezone=timezone)
                     if source == target:
-                        await self.placement.place_all(src, rows)
+                        await self._place(src, rows)
                     else:
                         async with _database(target, "this plugin's database") as dst, dst.begin():
-                            await self.placement.place_all(dst, rows)
+                            await self._place(dst, rows)
                         copied_elsewhere = True
                     if drop:
                         await src.execute(DROP)
@@ -260,6 +261,10 @@ class _Copier:
         self.report.results_copied = self.placement.results_copied
         self.report.dropped = drop
         return self.report
+
+    async def _place(self, conn: AsyncConnection, rows: list[Candidate]) -> None:
+        await self.placement.place_all(conn, rows)
+        await self.placement.announce(conn)
 
     async def _take(self, conn: AsyncConnection, *, drop: bool, timezone: str | None) -> list[Candidate]:
         """Check the reference's table and read its live sessions; with ``drop``, lock it against writes first."""

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import exc, exists, or_, select, update
+from sqlalchemy import exc, exists, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -26,6 +26,8 @@ from .stores.schema import session_table as t
 # What happened to each reference session (the report's categories, in the report's order).
 COPIED, UPDATED, UNCHANGED = "copied", "updated", "unchanged"
 IDLE, CODE_CLASH, RESULT_CLASH, CONTACT_CLASH, UNUSABLE = "idle", "code", "result", "contact", "unusable"
+#: The instance part of the change events this copy sends (see ``stores.pg_notify``): not any plugin's.
+ORIGIN = "reference-copy"
 #: Candidates looked up at once (three lists of keys: within SQLite's oldest limit of 999 parameters).
 CHUNK = 300
 
@@ -51,6 +53,7 @@ class Placement:
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
         self.results_copied = 0
+        self.changed_calls: set[str] = set()
 
     async def place_all(self, conn: AsyncConnection, candidates: list[Candidate]) -> None:
         """Place every candidate: insert, bring a copy up to date, or count why not."""
@@ -58,6 +61,20 @@ class Placement:
             mine = await _Mine.load(conn, chunk)
             for candidate in chunk:
                 self.counts[await self._place(conn, candidate, mine)] += 1
+
+    async def announce(self, conn: AsyncConnection) -> None:
+        """Tell the agents' displays of calls whose session changed, as the plugin does (PostgreSQL, at commit).
+
+        A plugin instance on an SQLite file hears only of its own changes: there,
+        a display open during the copy shows the change when it reconnects or reloads.
+        """
+        if conn.dialect.name != "postgresql":
+            return
+        from .stores.pg_notify import CHANNEL  # needs asyncpg, as PostgreSQL does anyway
+
+        for contact_id in sorted(self.changed_calls):
+            await conn.execute(text("SELECT pg_notify(:channel, :payload)"),
+                               {"channel": CHANNEL, "payload": f"{ORIGIN}:{contact_id}"})
 
     async def _place(self, conn: AsyncConnection, c: Candidate, mine: _Mine, retry: bool = True) -> str:
         """Copy one candidate, or bring its earlier copy up to date; its category."""
@@ -82,6 +99,8 @@ class Placement:
             return CODE_CLASH
         mine.add(_Row(row.id, c.code_key, c.result_key, c.contact_id, c.jwe, c.last_activity))
         self.results_copied += c.jwe is not None
+        if c.contact_id is not None:
+            self.changed_calls.add(c.contact_id)
         return COPIED
 
     async def _update(self, conn: AsyncConnection, c: Candidate, ours: _Row, mine: _Mine) -> str:
@@ -115,6 +134,8 @@ class Placement:
         if "contact_id" in values:
             mine.by_contact.add(c.contact_id)  # type: ignore[arg-type]
         self.results_copied += "auth_result" in values
+        if ours.contact_id or "contact_id" in values:
+            self.changed_calls.add(ours.contact_id or c.contact_id)  # type: ignore[arg-type]
         return CONTACT_CLASH if link_clash else UPDATED
 
 

@@ -27,6 +27,7 @@ from tests.reference_support import (
     postgres,
     reference_rows,
 )
+from tests.sse_client import EventStream
 from tests.support import cli_command, dtmf_of, free_port, run_private, write_config
 
 # Reference sessions: (DTMF code, result code), each as the reference made them.
@@ -350,3 +351,25 @@ def test_drop_waits_for_a_write_of_the_old_plugin_in_flight_and_copies_it(refere
     assert status == 0, err
     assert counts(out) == {"copied": 2}
     assert not has_reference_table(reference_db)
+
+
+@pytest.mark.gen_test(timeout=180)
+async def test_a_result_copied_later_reaches_the_agents_open_display_at_once(
+        reference_db, plugin_factory, tmp_path, keyset, mint):
+    config = config_for(tmp_path, keyset, reference_db)
+    await asyncio.to_thread(add, reference_db, LINKED, "request_permit", contact=LINKED_CALL)
+    assert (await asyncio.to_thread(migrate_from_reference, config)).returncode == 0
+    plugin = await plugin_factory()
+    await asyncio.wait_for(plugin.runtime.parts.notifier.connected.wait(), 30)
+    stream = await EventStream.open(plugin.base_url, f"/session_events/{LINKED_CALL}")
+    try:
+        assert (await stream.next_event("session")).json["state"] == "waiting"
+        # The authentication plugin posts to the attr_url the old plugin handed out, which still reaches it.
+        await asyncio.to_thread(postgres, reference_db, "UPDATE session SET attr_jwt = $1, lastActivity = now() "
+                                "WHERE dtmfcode = $2", mint(attributes={"fullname": "Jan Jansen"}), LINKED[0])
+        again = await asyncio.to_thread(migrate_from_reference, config)
+        assert counts(again.stdout) == {"copied": 0, "updated": 1}
+        event = (await stream.next_event("session", timeout=30)).json
+        assert event["state"] == "verified"
+    finally:
+        stream.close()
