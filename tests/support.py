@@ -271,11 +271,45 @@ async def count_rows(url: str, table: str) -> int:
         await engine.dispose()
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on right now, never the same one twice in a run.
+
+    (Two processes started one after the other without waiting would otherwise
+    be handed the same port before either of them has bound it.)
+    """
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+
+
+def listening_pids(port: int) -> set[int]:
+    """The processes with a listening TCP socket on ``port`` (Linux, from /proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # 0A: LISTEN
+                inodes.add(fields[9])
+    pids = set()
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            links = [os.readlink(fd) for fd in fd_dir.iterdir()]
+        except OSError:
+            continue
+        if any(link.startswith("socket:[") and link[8:-1] in inodes for link in links):
+            pids.add(int(fd_dir.parent.name))
+    return pids
 
 
 class PluginProcess:
@@ -306,16 +340,27 @@ class PluginProcess:
         return self
 
     def wait_listening(self, timeout: float = 30.0) -> None:
-        """Block until the port accepts connections (or fail with the process's log)."""
+        """Block until *this* process accepts connections on its port (or fail with its log).
+
+        Another process listening on the port (a straggler of an earlier test)
+        is an error, not a success: the test would talk to the wrong server.
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"plugin exited with {self.proc.returncode}:\n{self.output()}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
+                    pass
             except OSError:
                 time.sleep(0.05)
+                continue
+            owners = listening_pids(self.port)
+            if self.proc is None or self.proc.pid in owners:
+                return
+            if owners:
+                raise RuntimeError(f"port {self.port} is held by another process ({sorted(owners)}), not the plugin")
+            time.sleep(0.05)
         raise TimeoutError(f"plugin did not listen within {timeout}s:\n{self.output()}")
 
     def output(self) -> str:
