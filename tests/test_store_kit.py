@@ -11,7 +11,7 @@ import pytest
 from connect_plugin_memory_store import MemoryStore, Row
 
 from connect_plugin.api import CodeTaken, FailureWindow, NotFound
-from connect_plugin.testing import checks
+from connect_plugin.testing import checks, run
 
 
 class RacyResults(MemoryStore):
@@ -117,13 +117,13 @@ BROKEN = [
 def test_the_kit_fails_a_store_that_breaks_a_guarantee(broken, check):
     store = broken()
     with pytest.raises(AssertionError):
-        asyncio.run(checks.run(check, lambda: store))
+        asyncio.run(run(check, lambda: store))
 
 
 @pytest.mark.parametrize(("broken", "check"), BROKEN, ids=[f"{b.__name__}-{c.__name__}" for b, c in BROKEN])
 def test_the_same_check_passes_on_the_unbroken_store(broken, check):
     store = MemoryStore()
-    asyncio.run(checks.run(check, lambda: store))
+    asyncio.run(run(check, lambda: store))
 
 
 def test_the_kit_fails_a_store_that_hangs_when_its_backend_is_gone():

@@ -41,14 +41,14 @@ import asyncio
 
 import pytest
 
-pytest.register_assert_rewrite("connect_plugin.testing.store_checks")
+pytest.register_assert_rewrite("connect_plugin.testing.harness", "connect_plugin.testing.store_checks")
 
 from ..hookspecs import SessionStore  # noqa: E402 (after the assertion rewrite is registered)
 from ..model import NewSession  # noqa: E402
 from . import store_checks as checks  # noqa: E402
-from .store_checks import StoreFactory, Stores  # noqa: E402
+from .harness import Check, StoreFactory, Stores, make, run  # noqa: E402
 
-__all__ = ["StoreContract", "StoreFactory", "Stores", "checks"]
+__all__ = ["Check", "StoreContract", "StoreFactory", "Stores", "checks", "make", "run"]
 
 
 class StoreContract:
@@ -73,10 +73,10 @@ class StoreContract:
         """For ``expires_by_itself``: when ``session`` will expire (epoch seconds), ``None`` if it is gone."""
         raise NotImplementedError("a store that expires by itself must override session_expiry")
 
-    def check(self, factory: StoreFactory, check: checks.Check) -> None:
+    def check(self, factory: StoreFactory, check: Check) -> None:
         """Run one check on two new stores from ``factory``, on an event loop of its own."""
         expiry = self.session_expiry if self.expires_by_itself else None
-        asyncio.run(checks.run(check, factory, expires_by_itself=self.expires_by_itself, expiry=expiry))
+        asyncio.run(run(check, factory, expires_by_itself=self.expires_by_itself, expiry=expiry))
 
     # -- sessions and their codes
 
@@ -186,7 +186,7 @@ class StoreContract:
             pytest.skip("no unreachable_store_factory: override it to check StoreUnavailable")
 
         async def go() -> None:
-            store = await checks.make(unreachable_store_factory)
+            store = await make(unreachable_store_factory)
             await checks.backend_gone_is_store_unavailable(store, self.unavailable_within)
 
         asyncio.run(go())

@@ -1,97 +1,23 @@
 """The store contract as async checks: one function per guarantee of ``hookspecs.SessionStore``.
 
-Each check gets a :class:`Stores`: two stores over the same storage (two
-plugin instances; for a store that lives in one process, the same object
-twice), already opened, and empty.  ``StoreContract`` (``__init__.py``)
-turns each into a pytest test; :func:`run` runs one anywhere.
-
-Every time passed is the real time give or take an hour, since a store may
-hand it to its backend as a TTL; every key, token and contact id is random.
+Each check gets a :class:`~connect_plugin.testing.harness.Stores`: two opened,
+empty stores over the same storage.  ``StoreContract`` (``__init__.py``) turns
+each into a pytest test; ``harness.run`` runs one anywhere.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import secrets
 import time
-import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import Awaitable
 from typing import Any
 
-from ..errors import CodeTaken, NotFound, StoreUnavailable, TokenReused
+from ..errors import StoreUnavailable
 from ..hookspecs import SessionStore
-from ..model import FailureWindow, NewResult, NewSession
-
-#: Makes a new, unopened store over the test's storage (may be async).
-StoreFactory = Callable[[], SessionStore | Awaitable[SessionStore]]
-#: When a store that expires sessions by itself will expire this one (epoch seconds), or ``None`` if it is gone.
-ExpiryProbe = Callable[[SessionStore, NewSession], Awaitable[float | None]]
-#: One check: an async function of the two stores.
-Check = Callable[["Stores"], Coroutine[Any, Any, None]]
-
-CONCURRENT = 20  # requests raced against each other in the concurrency checks
-AHEAD = 3600.0  # seconds ahead of now for records that must not end during a check
-
-
-@dataclass
-class Stores:
-    """What a check works with: stores ``a`` and ``b`` over one storage, the time, and fresh test data."""
-
-    a: SessionStore
-    b: SessionStore
-    now: float
-    expires_by_itself: bool = False
-    expiry: ExpiryProbe | None = None
-
-    def either(self, i: int) -> SessionStore:
-        """``a`` for even ``i``, ``b`` for odd: spreads concurrent calls over both."""
-        return self.b if i % 2 else self.a
-
-    def session(self, result: NewResult | None = None, purpose: str = "report_move") -> NewSession:
-        """A new session with random code and result keys (64 hex digits, as the flow makes them)."""
-        return NewSession(secrets.token_hex(32), secrets.token_hex(32), purpose, result)
-
-    def result(self, *, feedback: bool = False, replay_key: str | None = None) -> NewResult:
-        """A result with a unique stand-in JWE and replay key, valid for an hour."""
-        jwe = "eyJhbGciOiJSU0EtT0FFUC0yNTYifQ." + secrets.token_urlsafe(24)
-        return NewResult(jwe, replay_key or secrets.token_hex(32), self.now + AHEAD, feedback)
-
-    def window(self, budget: int = 1000, offset: int = 0) -> FailureWindow:
-        """A failure window ending an hour (plus ``offset`` s) from now."""
-        return FailureWindow(ends=int(self.now + AHEAD) + offset, budget=budget)
-
-    @staticmethod
-    def contact() -> str:
-        """A new contact id, shaped like Amazon Connect's."""
-        return str(uuid.uuid4())
-
-
-async def outcome(call: Awaitable[Any]) -> str:
-    """``"ok"``, or the name of the contract error the call raised (for counting race results)."""
-    try:
-        await call
-    except (CodeTaken, NotFound, TokenReused) as error:
-        return type(error).__name__
-    return "ok"
-
-
-async def linked(s: Stores, session: NewSession, contact: str | None = None) -> str:
-    """Create ``session`` on ``a`` and link it to a (new) contact on ``b``; the contact id."""
-    contact = contact or s.contact()
-    await s.a.create(session, s.now)
-    await s.b.link(session.code_key, contact, s.now, s.window())
-    return contact
-
-
-async def linked_existing(s: Stores, session: NewSession) -> str:
-    """Link an existing session to a new contact; the contact id."""
-    contact = s.contact()
-    await s.b.link(session.code_key, contact, s.now, s.window())
-    return contact
-
+from ..model import NewSession
+from .harness import AHEAD, CONCURRENT, Stores, expiry_of, linked, linked_existing, outcome, session_of
 
 # -- sessions and their codes ---------------------------------------------------------------
 
@@ -113,7 +39,7 @@ async def clashing_code_key_is_code_taken_and_stores_nothing(s: Stores) -> None:
     await s.a.create(NewSession(secrets.token_hex(32), clash.result_key, "other"), s.now)  # its result key is free
     contact = s.contact()
     await s.b.link(first.code_key, contact, s.now, s.window())
-    assert (await s.a.find_by_contact(contact)).purpose == first.purpose, "the first session must be untouched"
+    assert (await session_of(s.a, contact)).purpose == first.purpose, "the first session must be untouched"
 
 
 async def clashing_result_key_is_code_taken_and_stores_nothing(s: Stores) -> None:
@@ -152,7 +78,7 @@ async def inline_result_is_stored_at_create(s: Stores) -> None:
     assert await outcome(s.b.store_result(session.result_key, s.result(), s.now)) == "NotFound"
     contact = s.contact()
     assert await s.b.link(session.code_key, contact, s.now, s.window()) == result.jwe
-    stored = await s.a.find_by_contact(contact)
+    stored = await session_of(s.a, contact)
     assert (stored.purpose, stored.auth_result, stored.feedback) == (session.purpose, result.jwe, True)
 
 
@@ -169,7 +95,7 @@ async def store_result_sets_the_result_once(s: Stores) -> None:
     assert await outcome(s.a.store_result(session.result_key, second, s.now)) == "NotFound", \
         "a session that has its result takes no other"
     contact = await linked_existing(s, session)
-    assert (await s.a.find_by_contact(contact)).auth_result == first.jwe, "the first result must stay"
+    assert (await session_of(s.a, contact)).auth_result == first.jwe, "the first result must stay"
     await s.b.create(s.session(second), s.now)  # the refused result's replay key was not spent
 
 
@@ -195,7 +121,7 @@ async def concurrent_results_for_one_session_store_exactly_one(s: Stores) -> Non
                                       for i, r in enumerate(results)))
     assert Counter(outcomes) == Counter({"ok": 1, "NotFound": CONCURRENT - 1}), outcomes
     winner = results[outcomes.index("ok")]
-    assert (await s.a.find_by_contact(contact)).auth_result == winner.jwe, "the stored result must be the winner's"
+    assert (await session_of(s.a, contact)).auth_result == winner.jwe, "the stored result must be the winner's"
     loser = results[outcomes.index("NotFound")]
     await s.b.create(s.session(loser), s.now)  # a loser's replay key was not spent
 
@@ -258,7 +184,7 @@ async def link_gives_a_code_one_contact_and_relinking_is_a_success(s: Stores) ->
     assert await s.b.link(session.code_key, contact, s.now, s.window()) is None, "the same pair again succeeds"
     assert await outcome(s.b.link(session.code_key, other, s.now, s.window())) == "NotFound"
     assert await s.a.find_by_contact(other) is None, "a refused link links nothing"
-    stored = await s.a.find_by_contact(contact)
+    stored = await session_of(s.a, contact)
     assert (stored.purpose, stored.auth_result, stored.feedback) == (session.purpose, None, False)
 
 
@@ -267,7 +193,7 @@ async def contact_is_linked_to_one_session_only(s: Stores) -> None:
     contact = await linked(s, first)
     await s.a.create(second, s.now)
     assert await outcome(s.b.link(second.code_key, contact, s.now, s.window())) == "NotFound"
-    assert (await s.a.find_by_contact(contact)).purpose == "first"
+    assert (await session_of(s.a, contact)).purpose == "first"
     await s.a.link(second.code_key, s.contact(), s.now, s.window())  # the refused session is still free
 
 
@@ -297,7 +223,7 @@ async def concurrent_links_of_one_contact_link_exactly_one_session(s: Stores) ->
                                       for i, x in enumerate(sessions)))
     assert Counter(outcomes) == Counter({"ok": 1, "NotFound": CONCURRENT - 1}), outcomes
     winner = sessions[outcomes.index("ok")]
-    assert (await s.b.find_by_contact(contact)).purpose == winner.purpose
+    assert (await session_of(s.b, contact)).purpose == winner.purpose
 
 
 async def link_returns_the_stored_result_only_when_it_asked_for_feedback(s: Stores) -> None:
@@ -317,7 +243,7 @@ async def find_by_contact_reads_purpose_result_and_feedback(s: Stores) -> None:
     contact = await linked(s, session)
     result = s.result(feedback=True)
     await s.a.store_result(session.result_key, result, s.now)
-    stored = await s.b.find_by_contact(contact)
+    stored = await session_of(s.b, contact)
     assert (stored.purpose, stored.auth_result, stored.feedback) == ("request_permit", result.jwe, True)
 
 
@@ -362,15 +288,13 @@ async def every_write_records_activity(s: Stores) -> None:
     contact = s.contact()
     t = s.now
     if s.expires_by_itself:
-        assert s.expiry is not None, "a store that expires by itself must say when (session_expiry)"
         await s.a.create(session, t)
-        created = await s.expiry(s.a, session)
-        assert created is not None, "a new session must have an expiry"
+        created = await expiry_of(s, session)
         assert created > t, "a new session must expire after its creation"
         await s.b.store_result(session.result_key, s.result(), t + 100)
-        assert abs(await s.expiry(s.a, session) - (created + 100)) < 0.01, "store_result must move the expiry"
+        assert abs(await expiry_of(s, session) - (created + 100)) < 0.01, "store_result must move the expiry"
         await s.b.link(session.code_key, contact, t + 200, s.window())
-        assert abs(await s.expiry(s.a, session) - (created + 200)) < 0.01, "link must move the expiry"
+        assert abs(await expiry_of(s, session) - (created + 200)) < 0.01, "link must move the expiry"
         return
     await s.a.create(session, t)
     assert await s.a.delete_idle(t, 10) == 0, "activity at creation"
@@ -453,26 +377,3 @@ async def backend_gone_is_store_unavailable(store: SessionStore, within: float) 
         await bounded("delete_expired", store.delete_expired(s.now, 10), may_answer=True)
     finally:
         await asyncio.wait_for(store.close(), within)
-
-
-# -- running ------------------------------------------------------------------------------------------
-
-
-async def make(factory: StoreFactory) -> SessionStore:
-    """A store from the factory, which may be async."""
-    store = factory()
-    return await store if inspect.isawaitable(store) else store
-
-
-async def run(check: Check, factory: StoreFactory, *,
-              expires_by_itself: bool = False, expiry: ExpiryProbe | None = None) -> None:
-    """Open two stores from ``factory``, run ``check`` on them, close them."""
-    a, b = await make(factory), await make(factory)
-    distinct = [a] if a is b else [a, b]
-    for store in distinct:
-        await store.open()
-    try:
-        await check(Stores(a, b, time.time(), expires_by_itself, expiry))
-    finally:
-        for store in distinct:
-            await store.close()
