@@ -178,3 +178,29 @@ async def test_a_plugin_started_before_redis_serves_503_until_redis_answers(tmp_
         await wait_until(started, 20)
     finally:
         await runtime.stop()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_silent_subscription_is_noticed_by_its_heartbeat_and_replaced(own_redis):
+    from connect_plugin_redis_store import RedisNotifier
+
+    notifier = RedisNotifier(own_redis.url, channel="cp-test:events", timeout=0.5, heartbeat=0.5)
+    await notifier.start()
+    try:
+        await asyncio.wait_for(notifier.connected.wait(), 10)
+        subscription = notifier.listen("c0c0c0c0-0000-4000-8000-000000000002")
+        try:
+            own_redis.freeze()  # the connection stays open, and nothing answers on it
+
+            async def noticed() -> bool:
+                return not notifier.connected.is_set()
+
+            await wait_until(noticed, 20)
+            own_redis.thaw()
+            assert await subscription.wait(20), "after a silent spell displays must read again"
+            await asyncio.wait_for(notifier.connected.wait(), 10)
+        finally:
+            subscription.close()
+    finally:
+        own_redis.thaw()
+        await notifier.close()

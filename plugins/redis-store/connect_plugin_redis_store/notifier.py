@@ -67,6 +67,8 @@ class RedisNotifier(LocalNotifier):
     async def publish(self, contact_id: str) -> None:
         """Wake local displays, then tell the other instances."""
         self.deliver(contact_id)
+        if self._client is None:  # not started: this process is all there is
+            return
         try:
             await self._client.publish(self.channel, f"{self._instance}:{contact_id}")
         except Exception as error:
