@@ -15,15 +15,15 @@ import socket
 from typing import Any
 
 import pluggy
-from tornado.httputil import HTTPMessageDelegate, HTTPServerRequest
+from tornado.httputil import HTTPServerRequest
 from tornado.netutil import bind_sockets
-from tornado.web import Application
+from tornado.web import Application, _HandlerDelegate
 
 from . import handlers as h
 from . import logs, openapi, web
 from .codes import code_secret_for
 from .config import Settings
-from .errors import PluginError
+from .errors import PayloadTooLarge, PluginError
 from .feedback import SessionFeedback
 from .hookspecs import AgentAuth
 from .http_guard import ProxyAwareHTTPServer, RequestGuard
@@ -66,13 +66,13 @@ class PluginApplication(Application):
         super().__init__(routes, default_handler_class=h.FallbackHandler, log_function=logs.log_request,
                          **tornado_settings)
 
-    def find_handler(self, request: HTTPServerRequest, **kwargs: Any) -> HTTPMessageDelegate:
+    def find_handler(self, request: HTTPServerRequest, **kwargs: Any) -> _HandlerDelegate:
         """The route's handler; ``RefusalHandler`` for a request refused from its head alone.
 
         Refused: what ``RequestGuard`` refuses (bad target, wrong ``Host``), and
         a POST whose ``Content-Type`` its handler does not read (``415``).
         """
-        refusal = self.guard.refusal(request)
+        refusal = self.guard.refusal(request) or self._too_large(request)
         if refusal is not None:
             return self._refuse(request, refusal)
         delegate = super().find_handler(request, **kwargs)
@@ -84,7 +84,14 @@ class PluginApplication(Application):
                 return self._refuse(request, error)
         return delegate
 
-    def _refuse(self, request: HTTPServerRequest, error: PluginError) -> HTTPMessageDelegate:
+    def _too_large(self, request: HTTPServerRequest) -> PluginError | None:
+        """``413`` for a body its ``Content-Length`` says is over ``max_body_size``, before reading any of it."""
+        length = request.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > self.config.max_body_size:
+            return PayloadTooLarge(f"request body over {self.config.max_body_size} bytes")
+        return None
+
+    def _refuse(self, request: HTTPServerRequest, error: PluginError) -> _HandlerDelegate:
         return self.get_handler_delegate(request, h.RefusalHandler, {"error": error})
 
 

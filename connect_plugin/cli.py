@@ -14,7 +14,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
-from . import migrate
+from . import migrate, reference
 from .codes import code_secret_for
 from .config import Settings, load_settings
 from .config.database import is_sqlite
@@ -55,7 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     _command(sub, "serve", "run the HTTP service (migrates an embedded SQLite database first)", _serve)
-    _command(sub, "migrate", "upgrade the database schema to the newest revision", _migrate)
+    reference.add_arguments(
+        _command(sub, "migrate", "upgrade the database schema to the newest revision", _migrate))
     _command(sub, "cleanup", "delete sessions idle for longer than session_ttl, once", _cleanup)
     from . import token_cli  # the token tool has heavier imports; keep it apart
 
@@ -75,11 +76,13 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
-def _command(sub: argparse._SubParsersAction, name: str, text: str, func: Callable[[argparse.Namespace], int]) -> None:
+def _command(sub: argparse._SubParsersAction, name: str, text: str,
+             func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=text, description=text)
     p.add_argument("--config", metavar="FILE",
                    help="TOML settings file (default: $CONNECT_PLUGIN_CONFIG, then $ROCKET_CONFIG)")
     p.set_defaults(func=func)
+    return p
 
 
 #: Libraries whose debug output carries SQL parameters: tokens, codes, contact ids.
@@ -145,8 +148,11 @@ async def _run_server(settings: Settings) -> int:
 
 def _migrate(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    reference.check_arguments(args, settings)
     migrate.upgrade(settings.database_url, code_secret=code_secret_for(settings))
     print(f"database is at revision {migrate.head_revision()}")
+    if args.from_reference:  # switching over: take over the reference plugin's live sessions
+        return reference.run(settings, args)
     return 0
 
 
