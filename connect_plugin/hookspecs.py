@@ -10,6 +10,10 @@ hooks.
 Every hook receives the validated :class:`~connect_plugin.config.Settings`; a
 plugin's own settings live in ``settings.plugins[<name>]`` (the TOML table
 ``[global.plugins.<name>]``).
+
+A plugin imports what it needs (``hookimpl``, these interfaces, the data
+types, the errors) from ``connect_plugin.api``; a store plugin checks itself
+against its contract with ``connect_plugin.testing.StoreContract``.
 """
 
 from __future__ import annotations
@@ -37,7 +41,10 @@ class SessionStore(Protocol):
     A store never sees a code or an attribute in clear: the flow service hands
     it the keyed hash of the DTMF code (``code_key``), the SHA-256 of the
     result code (``result_key``) and the result as the JWE received.  It never
-    decrypts.  ``now``, ``before`` and expiry times are epoch seconds.
+    decrypts.  ``now``, ``before`` and every expiry (``replay_expires``,
+    ``window.ends``) are epoch seconds, as ``time.time()`` gives them: ``now``
+    is the flow's clock, the real time, so a store may hand these to its
+    backend as expiry times (a TTL).
 
     Guarantees a store must give (the flow relies on them; several plugin
     instances may share one store, so each must hold across them):
@@ -57,10 +64,15 @@ class SessionStore(Protocol):
       in the same atomic step, so the budget holds across instances.
     * ``count_link_failure`` adds one to a window's count and returns the new
       count, atomically: concurrent failures on any instance are all counted.
-    * every successful create, store_result and link records activity (``now``).
+    * every successful create, store_result and link records activity (``now``):
+      the session lives ``session_ttl`` seconds from its last activity.
 
     A store shared by several instances needs a notifier that crosses
-    instances (``connect_plugin_notifier``), or live displays miss changes.
+    instances (``connect_plugin_notifier``), or live displays on one instance
+    miss what was written through another.
+
+    ``connect_plugin.testing.StoreContract`` checks each of these guarantees,
+    under concurrency over two connections where it matters.
     """
 
     async def open(self) -> None:
@@ -110,7 +122,9 @@ class SessionStore(Protocol):
         """Delete at most ``limit`` sessions whose last activity is before ``before``; return how many.
 
         The flow calls again while a call returns ``limit``, letting other
-        requests run in between: keep one call short.
+        requests run in between: keep one call short.  A store whose
+        sessions expire by themselves ``session_ttl`` after their last
+        activity (a TTL that every write moves) returns 0.
         """
 
     async def delete_expired(self, now: float, limit: int) -> int:
@@ -206,7 +220,11 @@ class AgentAuth(Protocol):
 
 @hookspec(firstresult=True)
 def connect_plugin_session_store(settings: Settings) -> SessionStore | None:
-    """Provide the session store (built-in: SQLAlchemy on SQLite or PostgreSQL)."""
+    """Provide the session store (built-in: SQLAlchemy on SQLite or PostgreSQL).
+
+    A store that several instances share comes with a notifier that crosses
+    them: answer ``connect_plugin_notifier`` for the same settings.
+    """
 
 
 @hookspec(firstresult=True)

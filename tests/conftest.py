@@ -3,6 +3,7 @@
 pytest_plugins = (
     "tests.fixtures.keys",
     "tests.fixtures.databases",
+    "tests.fixtures.redis",
     "tests.fixtures.plugins",
     "tests.fixtures.tokens",
     "tests.fixtures.agent_sign_in",
