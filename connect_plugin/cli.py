@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from . import migrate, reference
 from .codes import code_secret_for
 from .config import Settings, load_settings
-from .config.database import is_sqlite
+from .config.database import is_postgres, is_sqlite
 from .errors import ConfigError, StoreUnavailable
 from .stores.engine import sqlite_path
 
@@ -148,6 +148,10 @@ async def _run_server(settings: Settings) -> int:
 
 def _migrate(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    if not (is_sqlite(settings.database_url) or is_postgres(settings.database_url)):
+        scheme = settings.database_url.split(":", 1)[0]
+        print(f"nothing to migrate: a {scheme}: store is a plugin's and keeps no SQL schema")
+        return 0
     reference.check_arguments(args, settings)
     migrate.upgrade(settings.database_url, code_secret=code_secret_for(settings))
     print(f"database is at revision {migrate.head_revision()}")

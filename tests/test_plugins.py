@@ -18,7 +18,8 @@ from connect_plugin.stores.sql import SqlStore
 from connect_plugin.translations import ConfigTranslator
 from tests.support import count_sessions, dtmf_of, write_config
 
-EXAMPLES = ("connect_plugin_json_labels", "connect_plugin_check_digit", "connect_plugin_memory_store")
+EXAMPLES = ("connect_plugin_json_labels", "connect_plugin_check_digit", "connect_plugin_memory_store",
+            "connect_plugin_redis_store")
 
 
 @pytest.fixture(autouse=True)
@@ -37,7 +38,7 @@ def parts_for(tmp_path, keyset, **settings):
 
 def test_entry_point_plugins_are_loaded_beside_the_defaults():
     names = plugin_names(make_manager())
-    assert {"json_labels", "check_digit", "memory_store", "default:defaults"} <= set(names)
+    assert {"json_labels", "check_digit", "memory_store", "redis_store", "default:defaults"} <= set(names)
 
 
 def test_installed_plugins_change_nothing_until_configured(tmp_path, keyset, sqlite_url):

@@ -213,3 +213,15 @@ async def test_the_whole_flow_and_the_link_budget_over_redis(plugin_factory, red
     assert (await api.link(right, "c0ffee00-0000-4000-8000-000000000002")).status == 429
     assert (await api.call("GET", "/clean_db")).status == 200
     assert (await api.call("GET", "/health")).json == {"status": "ok", "store": "up"}
+
+
+def test_migrate_on_a_redis_store_says_there_is_nothing_to_migrate(tmp_path, keyset):
+    import subprocess
+
+    from tests.support import cli_command, write_config
+
+    config = write_config(tmp_path / "c.toml", keyset, database_url="redis://127.0.0.1:6379/0")
+    done = subprocess.run([*cli_command(), "migrate", "--config", str(config)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "nothing to migrate: a redis: store is a plugin's and keeps no SQL schema"
