@@ -97,7 +97,8 @@ def log_request(handler: web.RequestHandler) -> None:
 
 # --------------------------------------------------------------------------- request ids
 
-#: The request being handled in this context: ``(request id, route)``, for log lines and error reports.
+#: The request being handled in this context: ``(request id, path)``, for log lines and error reports
+#: (which show the path only as ``route_name`` shows it).
 CURRENT_REQUEST: ContextVar[tuple[str, str] | None] = ContextVar("connect_plugin_request", default=None)
 #: An ``X-Request-Id`` from a trusted proxy is kept when it looks like this: short, and nothing to escape.
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
@@ -112,13 +113,13 @@ def begin_request(request: httputil.HTTPServerRequest, trusted_proxies: tuple[IP
     one.  From anyone else the header is ignored: a client could otherwise
     write what it likes (a code, a contact id) into every log line.
     """
-    given = request.headers.get(REQUEST_ID_HEADER, "")
-    if given and trusted_proxies and SAFE_REQUEST_ID.match(given) and in_networks(_peer(request), trusted_proxies):
+    given = request.headers.get(REQUEST_ID_HEADER, "") if trusted_proxies else ""
+    if given and SAFE_REQUEST_ID.match(given) and in_networks(_peer(request), trusted_proxies):
         request_id = given
     else:
         request_id = secrets.token_hex(8)
     request.request_id = request_id  # type: ignore[attr-defined]
-    CURRENT_REQUEST.set((request_id, route_name(request.path)))
+    CURRENT_REQUEST.set((request_id, request.path))
     return request_id
 
 

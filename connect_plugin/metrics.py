@@ -142,6 +142,7 @@ class PrometheusMetrics(Metrics):
                                    "route (an event stream counts until it ends)", ["route"], registry=r)
         self.responses = Counter("connect_plugin_http_responses", "Responses by route and status",
                                  ["route", "status"], registry=r)
+        self._request_children: dict[tuple[str, int], tuple[Any, Any]] = {}
         # Every series of a closed label set starts at 0, so that rate() sees its first increase.
         for via in ("post", "inline"):
             self.results.labels(via)
@@ -212,8 +213,14 @@ class PrometheusMetrics(Metrics):
         self.deleted.labels("expired").inc(expired)
 
     def request(self, route: str, status: int, seconds: float) -> None:
-        self.durations.labels(route).observe(seconds)
-        self.responses.labels(route, str(status)).inc()
+        # Labelled children, looked up once per route and status (``labels()`` validates and locks each time).
+        key = (route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = self._request_children[key] = (self.durations.labels(route),
+                                                      self.responses.labels(route, str(status)))
+        children[0].observe(seconds)
+        children[1].inc()
 
 
 # --------------------------------------------------------------------------- routes as labels

@@ -28,7 +28,7 @@ from typing import Any
 
 from .config import Settings
 from .errors import ConfigError
-from .logs import CURRENT_REQUEST
+from .logs import CURRENT_REQUEST, route_name
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def scrub(event: dict[str, Any], hint: Any = None) -> dict[str, Any]:
         out["logentry"] = {"message": template}
     current = CURRENT_REQUEST.get()
     if current is not None:
-        out["tags"] = {"request_id": current[0], "route": current[1]}
+        out["tags"] = {"request_id": current[0], "route": route_name(current[1])}
     return out
 
 
