@@ -41,6 +41,9 @@ _PYTHON_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 SAFE_FRAME_FIELDS = ("filename", "abs_path", "module", "function", "lineno", "colno", "in_app", "pre_context",
                      "context_line", "post_context", "platform", "instruction_addr")
 SAFE_CONTEXTS = ("runtime", "os")
+#: Loggers whose lines are never reports: a 5xx access line repeats the error already reported (or is
+#: a store outage, which the metrics and /health tell), and the audit line names a contact.
+QUIET_LOGGERS = ("tornado.access", "connect_plugin.audit")
 
 
 def start(settings: Settings) -> bool:
@@ -52,6 +55,7 @@ def start(settings: Settings) -> bool:
         return False
     try:
         import sentry_sdk
+        from sentry_sdk.integrations.logging import ignore_logger
         from sentry_sdk.utils import BadDsn
     except ImportError:
         raise ConfigError("sentry_dsn", "needs sentry-sdk: pip install 'connect-plugin[sentry]'") from None
@@ -72,6 +76,8 @@ def start(settings: Settings) -> bool:
         )
     except BadDsn:
         raise ConfigError("sentry_dsn", "the Sentry SDK does not accept this DSN") from None
+    for name in QUIET_LOGGERS:
+        ignore_logger(name)
     return True
 
 
