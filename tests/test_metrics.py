@@ -53,20 +53,47 @@ async def scrape(api: Api, token: str | None = None, **headers: str) -> str:
     return response.body.decode()
 
 
+async def early_in_a_minute() -> None:
+    """Wait, if need be, for a fresh minute: link failures are counted per minute of the clock."""
+    into = time.time() % 60
+    if into > 40:
+        await asyncio.sleep(60 - into + 0.1)
+
+
+async def first_cleanup_done(api: Api) -> None:
+    """Wait (bounded) until the cleanup that a plugin makes when it starts has been counted."""
+    for _ in range(500):
+        if value(await scrape(api), "connect_plugin_cleanup_runs_total") >= 1:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the first cleanup was never counted")
+
+
 class FlakyStore(SqlStore):
-    """The SQL store, whose reads fail with ``StoreUnavailable`` while ``down`` is set."""
+    """The SQL store, whose reads and cleanups fail with ``StoreUnavailable`` while ``down`` is set."""
 
     down = False
 
-    async def ping(self) -> None:
+    @staticmethod
+    def check() -> None:
         if FlakyStore.down:
             raise StoreUnavailable("the store does not answer", reason="test")
+
+    async def ping(self) -> None:
+        self.check()
         await super().ping()
 
     async def find_by_contact(self, contact_id: str) -> Any:
-        if FlakyStore.down:
-            raise StoreUnavailable("the store does not answer", reason="test")
+        self.check()
         return await super().find_by_contact(contact_id)
+
+    async def delete_idle(self, before: float, limit: int) -> int:
+        self.check()
+        return await super().delete_idle(before, limit)
+
+    async def delete_expired(self, now: float, limit: int) -> int:
+        self.check()
+        return await super().delete_expired(now, limit)
 
 
 class FlakyStorePlugin:
@@ -85,6 +112,8 @@ async def test_metrics_are_not_served_unless_asked_for(plugin):
 async def test_a_scrape_counts_a_whole_call_and_holds_no_code_token_or_contact_id(plugin_factory, mint):
     plugin = await plugin_factory(metrics=True, link_phone_token=LINK_TOKEN)
     api = plugin.api
+    await first_cleanup_done(api)
+    await early_in_a_minute()
     before = await scrape(api)
     assert value(before, "connect_plugin_sessions_started_total") == 0
     assert value(before, "connect_plugin_link_failure_budget") == 60
@@ -196,6 +225,7 @@ async def test_refusals_are_counted_by_limit_and_reason(plugin_factory, mint, ke
 
     plugin = await plugin_factory(metrics=True, link_failure_budget=2)
     api = plugin.api
+    await early_in_a_minute()
     statuses = [(await api.link(f"99999{n:05d}", f"caller-{n}")).status for n in range(4)]
     assert statuses == [404, 404, 429, 429]
     started = (await api.start("report_move")).json
@@ -221,6 +251,7 @@ async def test_refusals_are_counted_by_limit_and_reason(plugin_factory, mint, ke
 async def test_store_errors_and_503s_are_counted(plugin_factory):
     plugin = await plugin_factory(metrics=True, hook_plugins=[FlakyStorePlugin()])
     api = plugin.api
+    await first_cleanup_done(api)
     assert value(await scrape(api), "connect_plugin_store_up") == 1
     FlakyStore.down = True
     try:
@@ -294,3 +325,21 @@ async def test_a_scrape_passes_promtool_check_metrics(plugin_factory):
     checked = await asyncio.to_thread(subprocess.run, [promtool, "check", "metrics"], input=text.encode(),
                                       capture_output=True, timeout=60)
     assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
+
+
+def test_the_description_shows_metrics_where_this_plugin_serves_them(tmp_path, keyset):
+    from connect_plugin import openapi
+    from connect_plugin.config import load_settings
+    from tests.support import write_config
+
+    def described(**values: Any) -> dict[str, Any]:
+        config = write_config(tmp_path / "settings.toml", keyset, **values)
+        return openapi.for_settings(load_settings(config, environ={}))
+
+    assert "/metrics" not in described()["paths"]
+    open_metrics = described(metrics=True)["paths"]["/metrics"]["get"]
+    assert open_metrics["security"] == []
+    guarded = described(metrics=True, metrics_token=METRICS_TOKEN)
+    assert guarded["paths"]["/metrics"]["get"]["security"] == [{"metricsToken": []}]
+    assert guarded["components"]["securitySchemes"]["metricsToken"]["scheme"] == "bearer"
+    assert "/metrics" not in described(metrics=True, metrics_port=9464)["paths"]  # on a server of its own
