@@ -16,15 +16,15 @@ import socket
 from typing import Any
 
 import pluggy
-from tornado.httputil import HTTPMessageDelegate, HTTPServerRequest
+from tornado.httputil import HTTPServerRequest
 from tornado.netutil import bind_sockets
-from tornado.web import Application
+from tornado.web import Application, _HandlerDelegate
 
 from . import handlers as h
 from . import logs, metrics_http, openapi, web
 from .codes import code_secret_for
 from .config import Settings
-from .errors import ConfigError, PluginError
+from .errors import ConfigError, PayloadTooLarge, PluginError
 from .feedback import SessionFeedback
 from .hookspecs import AgentAuth
 from .http_guard import ProxyAwareHTTPServer, RequestGuard
@@ -56,7 +56,6 @@ class PluginApplication(Application):
         self.in_flight = h.InFlight()
         self.closing = False
         self.guard = RequestGuard(self.config)
-        metrics_here = isinstance(self.metrics, PrometheusMetrics) and self.config.metrics_port is None
         routes = [
             (r"/start_communication", h.StartHandler),
             (rf"/session_result/{h.PATH_ID}", h.ResultHandler),
@@ -68,7 +67,8 @@ class PluginApplication(Application):
             (r"/openapi\.json", openapi.OpenApiHandler),
             *web.routes(),
             *agent_auth.routes(),
-            *([metrics_http.route(self.config, self.metrics)] if metrics_here else []),
+            *([metrics_http.route(self.config, self.metrics)]
+              if isinstance(self.metrics, PrometheusMetrics) and self.config.metrics_port is None else []),
         ]
         super().__init__(routes, default_handler_class=h.FallbackHandler, log_function=logs.log_request,
                          transforms=[logs.RequestIdHeader], **tornado_settings)
@@ -82,14 +82,14 @@ class PluginApplication(Application):
             self.metrics.request(self.route_labels.label(handler), handler.get_status(),
                                  handler.request.request_time())
 
-    def find_handler(self, request: HTTPServerRequest, **kwargs: Any) -> HTTPMessageDelegate:
+    def find_handler(self, request: HTTPServerRequest, **kwargs: Any) -> _HandlerDelegate:
         """The route's handler; ``RefusalHandler`` for a request refused from its head alone.
 
         Refused: what ``RequestGuard`` refuses (bad target, wrong ``Host``), and
         a POST whose ``Content-Type`` its handler does not read (``415``).
         """
         logs.begin_request(request, self.config.trusted_proxies)
-        refusal = self.guard.refusal(request)
+        refusal = self.guard.refusal(request) or self._too_large(request)
         if refusal is not None:
             return self._refuse(request, refusal)
         delegate = super().find_handler(request, **kwargs)
@@ -101,7 +101,14 @@ class PluginApplication(Application):
                 return self._refuse(request, error)
         return delegate
 
-    def _refuse(self, request: HTTPServerRequest, error: PluginError) -> HTTPMessageDelegate:
+    def _too_large(self, request: HTTPServerRequest) -> PluginError | None:
+        """``413`` for a body its ``Content-Length`` says is over ``max_body_size``, before reading any of it."""
+        length = request.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > self.config.max_body_size:
+            return PayloadTooLarge(f"request body over {self.config.max_body_size} bytes")
+        return None
+
+    def _refuse(self, request: HTTPServerRequest, error: PluginError) -> _HandlerDelegate:
         return self.get_handler_delegate(request, h.RefusalHandler, {"error": error})
 
 

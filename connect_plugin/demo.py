@@ -74,12 +74,13 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout
     try:
         if args.url:
-            target = _running_plugin(args)
-            return _show(target, out, wait=not args.no_wait)
-        with ThrowawayPlugin() as target:
-            print(f"Started a throwaway plugin at {target.url} (SQLite and new keys in {target.folder}).", file=out)
+            return _show(_running_plugin(args), out, wait=not args.no_wait)
+        with ThrowawayPlugin() as throwaway:
+            print(f"Started a throwaway plugin at {throwaway.url} (SQLite and new keys in {throwaway.folder}).",
+                  file=out)
+            target = Target(throwaway.url, throwaway.encrypt, throwaway.sign, throwaway.link_token)
             status = _show(target, out, wait=not args.no_wait)
-        print(f"Stopped the throwaway plugin and removed {target.folder}.", file=out)
+        print(f"Stopped the throwaway plugin and removed {throwaway.folder}.", file=out)
         return status
     except DemoError as error:
         print(f"connect-plugin demo: {error}", file=sys.stderr)

@@ -12,9 +12,8 @@ import base64
 import hmac
 import json
 import re
-from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
 from tornado import web
 
@@ -67,6 +66,12 @@ class InFlight:
         await self._idle.wait()
 
 
+class BodyTypeCheck(Protocol):
+    """Refuses (``UnsupportedMediaType``) a ``Content-Type`` a handler does not read."""
+
+    def __call__(self, header: str | None) -> None: ...
+
+
 class BaseHandler(web.RequestHandler):
     """What every endpoint shares: the service, body limits, JSON errors, no caching."""
 
@@ -75,7 +80,7 @@ class BaseHandler(web.RequestHandler):
     cors = False
     #: The check of a POST's ``Content-Type`` (raises ``UnsupportedMediaType``), made by the
     #: application before the body is read; ``None``: any type.
-    body_type_check: ClassVar[Callable[[str | None], None] | None] = None
+    body_type_check: ClassVar[BodyTypeCheck | None] = None
 
     @property
     def app(self) -> PluginApplication:
@@ -156,6 +161,8 @@ class BaseHandler(web.RequestHandler):
             body = error.body()
         else:
             body = {"error": error_word(status_code)}
+        if self.get_status() == 405:
+            self.set_header("Allow", allowed_methods(self))
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
         self.finish(json.dumps(body))
@@ -163,6 +170,15 @@ class BaseHandler(web.RequestHandler):
     def log_exception(self, typ: type[BaseException] | None, value: BaseException | None,
                       tb: TracebackType | None) -> None:
         log_handler_exception(self, typ, value, tb)
+
+
+def allowed_methods(handler: web.RequestHandler) -> str:
+    """The ``Allow`` header of a 405: the methods ``handler`` implements (RFC 9110, 15.5.6)."""
+    names = [method for method in handler.SUPPORTED_METHODS
+             if getattr(type(handler), method.lower(), None) is not getattr(web.RequestHandler, method.lower(), None)]
+    if not getattr(handler, "cors", False):
+        names = [method for method in names if method != "OPTIONS"]
+    return ", ".join(names)
 
 
 class CoreHandler(BaseHandler):

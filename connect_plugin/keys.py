@@ -155,8 +155,8 @@ def _import(kind: str, pem: str) -> Any:
         key = RSA.import_key(text) if kind == "RSA" else ECC.import_key(text)
     except (ValueError, IndexError, TypeError):
         raise KeyLoadError(f"not a valid {kind} key in PEM form") from None
-    if kind == "RSA" and not MIN_RSA_BITS <= key.size_in_bits() <= MAX_RSA_BITS:
+    if isinstance(key, RSA.RsaKey) and not MIN_RSA_BITS <= key.size_in_bits() <= MAX_RSA_BITS:
         raise KeyLoadError(f"RSA key must have {MIN_RSA_BITS} to {MAX_RSA_BITS} bits")
-    if kind == "EC" and key.curve not in P256_NAMES:
+    if isinstance(key, ECC.EccKey) and key.curve not in P256_NAMES:
         raise KeyLoadError("EC key must be on curve P-256")
     return key

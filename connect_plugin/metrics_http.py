@@ -15,8 +15,8 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-from tornado.httputil import HTTPMessageDelegate, HTTPServerRequest
-from tornado.web import Application
+from tornado.httputil import HTTPServerRequest
+from tornado.web import Application, _HandlerDelegate
 
 from . import handlers as h
 from . import logs
@@ -69,7 +69,7 @@ class MetricsApplication(Application):
         super().__init__([route(settings, metrics)], default_handler_class=h.FallbackHandler,
                          log_function=logs.log_request, transforms=[logs.RequestIdHeader])
 
-    def find_handler(self, request: HTTPServerRequest, **kwargs: Any) -> HTTPMessageDelegate:
+    def find_handler(self, request: HTTPServerRequest, **kwargs: Any) -> _HandlerDelegate:
         logs.begin_request(request, self.config.trusted_proxies)
         refusal = self.guard.refusal(request)
         if refusal is not None:

@@ -6,6 +6,7 @@ The migration scripts ship inside the distribution as ``connect_plugin.migration
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from alembic import command
@@ -14,7 +15,6 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from . import migrations as _migrations_pkg
 from .errors import StoreUnavailable
 from .stores.engine import DATABASE_FAILURES, describe_failure
 
@@ -27,7 +27,8 @@ def alembic_config(url: str, code_secret: bytes | None = None) -> Config:
     a file or on a command line.
     """
     cfg = Config()
-    cfg.set_main_option("script_location", str(Path(_migrations_pkg.__file__).parent))
+    scripts = importlib.import_module(f"{__package__}.migrations")  # the top-level migrations/, as installed
+    cfg.set_main_option("script_location", str(Path(scripts.__file__ or "").parent))
     cfg.attributes["url"] = url
     if code_secret is not None:
         cfg.attributes["code_secret"] = code_secret

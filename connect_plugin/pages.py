@@ -60,7 +60,9 @@ class PageHandler(web.StaticFileHandler):
     #: The display's address holds a contact id: it goes nowhere as a Referer.
     referrer_policy = "no-referrer"
 
-    def initialize(self, path: str, default_filename: str | None = None) -> None:
+    def initialize(self, path: str, default_filename: str | None = None,
+                   allowed_symlink_directory: str | list[str] | None = None) -> None:
+        # Symbolic links are the deployer's web_dir business (see overridden_file), never Tornado's.
         super().initialize(str(ASSETS / path), default_filename)
         self.folder = path
 
@@ -128,6 +130,8 @@ class PageHandler(web.StaticFileHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         # The plugin's error shape, here too: {"error": "NotFound"}, {"error": "Forbidden"}.
+        if status_code == 405:
+            self.set_header("Allow", h.allowed_methods(self))
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"error": error_word(status_code)}))
 
@@ -237,7 +241,7 @@ def js_string(value: str) -> str:
     return json.dumps(value).replace("<", "\\u003c")
 
 
-class SlashRedirectHandler(web.RequestHandler):
+class SlashRedirectHandler(h.BaseHandler):
     """``/attribute-ui?<id>`` -> ``/attribute-ui/?<id>``, keeping the query string exactly.
 
     The request guard has made sure the query holds printable ASCII only.
@@ -246,10 +250,6 @@ class SlashRedirectHandler(web.RequestHandler):
     def get(self) -> None:
         query = self.request.query
         self.redirect(self.request.path + "/" + (f"?{query}" if query else ""), permanent=False)
-
-    def log_exception(self, typ: type[BaseException] | None, value: BaseException | None,
-                      tb: TracebackType | None) -> None:
-        logs.log_handler_exception(self, typ, value, tb)
 
 
 def routes() -> list[tuple[str, Any, dict[str, Any]] | tuple[str, Any]]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import re
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, cast
 
 from .config import Settings
 from .errors import ConfigError
@@ -68,8 +68,8 @@ def start(settings: Settings) -> bool:
             include_local_variables=False,
             max_request_body_size="never",
             max_breadcrumbs=0,
-            before_send=scrub,
-            before_send_transaction=_drop,
+            before_send=cast(Any, scrub),
+            before_send_transaction=cast(Any, _drop),
             traces_sample_rate=None,
             auto_session_tracking=False,
             trace_propagation_targets=[],
@@ -103,7 +103,7 @@ def scrub(event: dict[str, Any], hint: Any = None) -> dict[str, Any]:
 
 def _exception(value: dict[str, Any]) -> dict[str, Any]:
     """An exception's type, module and stack, without its message or any frame's variables."""
-    out = {key: value[key] for key in ("type", "module") if key in value}
+    out: dict[str, Any] = {key: value[key] for key in ("type", "module") if key in value}
     mechanism = value.get("mechanism") or {}
     out["mechanism"] = {key: mechanism[key] for key in ("type", "handled") if key in mechanism}
     out["value"] = ""

@@ -131,3 +131,21 @@ async def test_a_surrogate_pair_and_plain_numbers_are_fine(api):
                               raw='{"purpose": "report_move \\ud83d\\ude00", "n": [1, -2.5e3, 12345678901234567890]}',
                               headers={"Content-Type": "application/json"})
     assert response.status == 200, response.body
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_body_far_over_the_limit_is_refused_from_its_head_with_one_json_413(plugin):
+    import asyncio
+
+    body = b'{"purpose": "' + b"x" * 400_000 + b'"}'
+    reader, writer = await asyncio.open_connection("127.0.0.1", int(plugin.base_url.rsplit(":", 1)[1]))
+    head = (f"POST /start_communication HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    writer.write(head)
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(65536), 10)  # answered before any of the body was sent
+    writer.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 413 Request Entity Too Large"
+    assert rest.count(b"HTTP/1.1") == 0  # one answer, no bare 400 after it
+    assert answer.endswith(b'"error": "PayloadTooLarge", "detail": "request body over 65536 bytes"}')

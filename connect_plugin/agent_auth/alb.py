@@ -202,6 +202,7 @@ class AlbSignIn:
         return None
 
 
-def _refused(reason: str) -> None:
+def _refused(reason: str) -> dict[str, Any] | None:
+    """``None``, after logging why the header was refused (never the header itself)."""
     log.info("alb: x-amzn-oidc-data refused: %s", reason)
     return None

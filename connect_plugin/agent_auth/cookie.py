@@ -129,11 +129,11 @@ class SignedCookies:
         return payload if isinstance(payload, dict) and payload.get("v") == FORMAT else None
 
     def _set(self, handler: web.RequestHandler, name: str, value: str, path: str, max_age: int) -> None:
-        flags = {"path": path, "httponly": True, "secure": self.secure, "samesite": "Lax"}
         if max_age:
-            handler.set_cookie(name, value, max_age=max_age, **flags)
+            handler.set_cookie(name, value, path=path, httponly=True, secure=self.secure, samesite="Lax",
+                               max_age=max_age)
         else:  # an expiry in the past: the browser drops it (the same flags, or a __Host- cookie stays)
-            handler.clear_cookie(name, **flags)
+            handler.clear_cookie(name, path=path, httponly=True, secure=self.secure, samesite="Lax")
 
 
 def _number(value: Any) -> float:

@@ -77,7 +77,7 @@ class Metadata:
         if document.get("issuer") != issuer:
             raise ProviderUnavailable("the provider's discovery document names another issuer than oidc_issuer")
         https = urlsplit(issuer).scheme == "https"
-        endpoints = {}
+        endpoints: dict[str, str] = {}
         for name in ("authorization_endpoint", "token_endpoint", "jwks_uri", "end_session_endpoint"):
             value = document.get(name)
             if value is None and name == "end_session_endpoint":
@@ -86,7 +86,7 @@ class Metadata:
             if parts is None or parts.scheme not in ("https", "http") or not parts.netloc or (
                     https and parts.scheme != "https"):
                 raise ProviderUnavailable(f"the provider's discovery document has no usable {name}")
-            endpoints[name] = value
+            endpoints[name] = str(value)
         offered = document.get("id_token_signing_alg_values_supported") or ["RS256"]
         algorithms = tuple(a for a in ASYMMETRIC if isinstance(offered, list) and a in offered)
         if not algorithms:
@@ -94,8 +94,10 @@ class Metadata:
         methods = document.get("token_endpoint_auth_methods_supported") or [BASIC]
         token_auth = BASIC if BASIC in methods else "client_secret_post"
         return cls(issuer=issuer, algorithms=algorithms, token_auth=token_auth,
-                   iss_in_response=document.get("authorization_response_iss_parameter_supported") is True,
-                   **endpoints)
+                   authorization_endpoint=endpoints["authorization_endpoint"],
+                   token_endpoint=endpoints["token_endpoint"], jwks_uri=endpoints["jwks_uri"],
+                   end_session_endpoint=endpoints.get("end_session_endpoint"),
+                   iss_in_response=document.get("authorization_response_iss_parameter_supported") is True)
 
 
 class OpenIdProvider:
