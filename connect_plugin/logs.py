@@ -87,8 +87,11 @@ def log_request(handler: web.RequestHandler) -> None:
     request = handler.request
     status = handler.get_status()
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    access = logging.getLogger("tornado.access")
+    if not access.isEnabledFor(level):
+        return
     method, route, duration = method_name(request.method), route_name(request.path), 1000.0 * request.request_time()
-    logging.getLogger("tornado.access").log(
+    access.log(
         level, "%d %s %s %.1fms %s", status, method, route, duration, request.remote_ip,
         extra={"route": route, "method": method, "status": status, "duration_ms": round(duration, 1),
                "client": request.remote_ip, "request_id": getattr(request, "request_id", None)},
