@@ -2,8 +2,9 @@
 
 ``PluginApplication`` maps routes to handlers and holds, as typed attributes,
 what every handler shares.  ``Runtime`` owns everything with a life cycle: the
-parts from the plugins, the HTTP server, the periodic cleanup on the event
-loop, and a graceful stop (in-flight requests finish, then the store closes).
+parts from the plugins, the HTTP server (and the metrics' own, with
+``metrics_port``), the periodic cleanup on the event loop, and a graceful stop
+(in-flight requests finish, then the store closes).
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application, _HandlerDelegate
 
 from . import handlers as h
-from . import logs, openapi, web
+from . import logs, metrics_http, openapi, web
 from .codes import code_secret_for
 from .config import Settings
-from .errors import PayloadTooLarge, PluginError
+from .errors import ConfigError, PayloadTooLarge, PluginError
 from .feedback import SessionFeedback
 from .hookspecs import AgentAuth
 from .http_guard import ProxyAwareHTTPServer, RequestGuard
+from .metrics import MeteredStore, Metrics, PrometheusMetrics, RouteLabels
 from .plugins import Parts, build_parts, make_manager
 from .service import FlowService
 
@@ -41,13 +43,16 @@ class PluginApplication(Application):
     Handlers reach these through ``BaseHandler.app``: the flow service, the
     plugin's settings (``config``; Tornado's own are ``settings``), the agent
     sign-in, the count of requests in flight and whether the plugin is stopping.
-    Every request passes ``http_guard.RequestGuard`` before routing.
+    Every request gets an id (``logs.begin_request``, ``X-Request-Id``) and
+    passes ``http_guard.RequestGuard`` before routing; every answered request
+    is logged and measured (``log_request``).
     """
 
     def __init__(self, service: FlowService, agent_auth: AgentAuth, **tornado_settings: Any) -> None:
         self.service = service
         self.config: Settings = service.settings
         self.agent_auth = agent_auth
+        self.metrics: Metrics = service.metrics
         self.in_flight = h.InFlight()
         self.closing = False
         self.guard = RequestGuard(self.config)
@@ -62,9 +67,20 @@ class PluginApplication(Application):
             (r"/openapi\.json", openapi.OpenApiHandler),
             *web.routes(),
             *agent_auth.routes(),
+            *([metrics_http.route(self.config, self.metrics)]
+              if isinstance(self.metrics, PrometheusMetrics) and self.config.metrics_port is None else []),
         ]
         super().__init__(routes, default_handler_class=h.FallbackHandler, log_function=logs.log_request,
-                         **tornado_settings)
+                         transforms=[logs.RequestIdHeader], **tornado_settings)
+        self.route_labels = RouteLabels(self.wildcard_router.rules,
+                                        {h.FallbackHandler: "<unmatched>", h.RefusalHandler: "<refused>"})
+
+    def log_request(self, handler: Any) -> None:
+        """The access log line, and the request's route, status and time in the metrics."""
+        super().log_request(handler)
+        if self.metrics.enabled:
+            self.metrics.request(self.route_labels.label(handler), handler.get_status(),
+                                 handler.request.request_time())
 
     def find_handler(self, request: HTTPServerRequest, **kwargs: Any) -> _HandlerDelegate:
         """The route's handler; ``RefusalHandler`` for a request refused from its head alone.
@@ -72,6 +88,7 @@ class PluginApplication(Application):
         Refused: what ``RequestGuard`` refuses (bad target, wrong ``Host``), and
         a POST whose ``Content-Type`` its handler does not read (``415``).
         """
+        logs.begin_request(request, self.config.trusted_proxies)
         refusal = self.guard.refusal(request) or self._too_large(request)
         if refusal is not None:
             return self._refuse(request, refusal)
@@ -103,14 +120,18 @@ class Runtime:
         self.pm = pm or make_manager()
         self.parts: Parts = build_parts(settings, self.pm)
         logs.install()
-        self.feedback = SessionFeedback(hosts=settings.feedback_hosts)
+        self.metrics = PrometheusMetrics(settings.link_failure_budget, _version()) if settings.metrics else Metrics()
+        store = MeteredStore(self.parts.store, self.metrics) if self.metrics.enabled else self.parts.store
+        self.feedback = SessionFeedback(hosts=settings.feedback_hosts, metrics=self.metrics)
         self.service = FlowService(
-            settings, self.parts.store, self.parts.code_generator, self.parts.translator, self.parts.notifier,
-            code_secret=code_secret_for(settings), feedback=self.feedback,
+            settings, store, self.parts.code_generator, self.parts.translator, self.parts.notifier,
+            code_secret=code_secret_for(settings), feedback=self.feedback, metrics=self.metrics,
         )
         self.app = PluginApplication(self.service, self.parts.agent_auth)
         self.server: ProxyAwareHTTPServer | None = None
         self.port: int | None = None
+        self.metrics_server: ProxyAwareHTTPServer | None = None
+        self.metrics_port: int | None = None
         self._cleanup_task: asyncio.Task[None] | None = None
 
     async def start(self, sockets: list[socket.socket] | None = None) -> None:
@@ -118,6 +139,8 @@ class Runtime:
         await self.parts.store.open()
         await self.parts.notifier.start()
         await self.parts.agent_auth.start()
+        if isinstance(self.metrics, PrometheusMetrics) and self.settings.metrics_port is not None:
+            self._start_metrics_server(self.metrics)
         self.server = ProxyAwareHTTPServer(
             self.app,
             max_body_size=4 * self.settings.max_body_size,
@@ -131,6 +154,22 @@ class Runtime:
         self.port = sockets[0].getsockname()[1]
         self._cleanup_task = asyncio.create_task(self._cleanup_loop())
         log.info("listening on http://%s:%d", self.settings.address, self.port)
+
+    def _start_metrics_server(self, metrics: PrometheusMetrics) -> None:
+        """The metrics' own server on ``metrics_address:metrics_port`` (``metrics_http.MetricsApplication``)."""
+        address = self.settings.metrics_address or "127.0.0.1"
+        server = ProxyAwareHTTPServer(metrics_http.MetricsApplication(self.settings, metrics), xheaders=False,
+                                      idle_connection_timeout=self.settings.keep_alive or None)
+        server.trusted_proxies = self.settings.trusted_proxies
+        try:
+            sockets = bind_sockets(self.settings.metrics_port or 0, address)
+        except OSError as error:
+            raise ConfigError("metrics_port", f"cannot listen on {address}:{self.settings.metrics_port}: "
+                                              f"{error.strerror}") from None
+        server.add_sockets(sockets)
+        self.metrics_server = server
+        self.metrics_port = sockets[0].getsockname()[1]
+        log.info("metrics at http://%s:%d/metrics", address, self.metrics_port)
 
     async def _cleanup_loop(self) -> None:
         """Delete idle sessions every ``cleanup_interval`` seconds, on this event loop."""
@@ -147,6 +186,9 @@ class Runtime:
             self._cleanup_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._cleanup_task
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
+            await self.metrics_server.close_all_connections()
         if self.server is not None:
             self.server.stop()
             self.app.closing = True
@@ -163,3 +205,12 @@ class Runtime:
 
     async def _drain(self) -> None:
         await self.app.in_flight.idle()
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("connect-plugin")
+    except PackageNotFoundError:
+        return "unknown"

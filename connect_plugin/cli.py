@@ -14,7 +14,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
-from . import migrate, reference
+from . import logs, migrate, reference, reporting
 from .codes import code_secret_for
 from .config import Settings, load_settings
 from .config.database import is_postgres, is_sqlite
@@ -90,17 +90,20 @@ QUIET_LOGGERS = ("sqlalchemy", "aiosqlite", "asyncpg")
 
 
 def setup_logging(settings: Settings) -> None:
-    """Log to stderr at the configured level; access lines go through ``handlers.log_request``.
+    """Log to stderr at the configured level, as text or as JSON lines (``log_format``).
 
+    Access lines go through ``logs.log_request``; every line written while a
+    request is handled carries its request id (a field of its own in JSON).
     Database drivers log at warning level at most, even with ``log_level = "debug"``:
     their debug lines hold the values of every statement.
     """
-    logging.basicConfig(
-        level=settings.log_level_number,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(logs.RequestContext())
+    if settings.log_format == "json":
+        handler.setFormatter(logs.JsonLines())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=settings.log_level_number, handlers=[handler], force=True)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(max(logging.WARNING, settings.log_level_number))
 
@@ -110,6 +113,8 @@ def _settings(args: argparse.Namespace) -> Settings:
     setup_logging(settings)
     for level, message in settings.notices:
         log.log(level, "%s", message)
+    if reporting.start(settings):
+        log.info("unexpected errors are reported to Sentry (request data and variables left out)")
     return settings
 
 

@@ -38,6 +38,7 @@ from tornado.netutil import DefaultLoopResolver, Resolver
 from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
 from .addresses import METADATA_ADDRESSES, embedded_ipv4, ip_or_none, is_public_address, normalise_host
+from .metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +119,12 @@ class FeedbackResolver(Resolver):
 class SessionFeedback:
     """Sends feedback POSTs in the background; ``close`` waits (briefly) for those under way."""
 
-    def __init__(self, timeout: float = 5.0, hosts: tuple[str, ...] = (), resolver: Resolver | None = None) -> None:
-        """``hosts``: ``feedback_hosts``; ``resolver``: the DNS whose answers are checked (default: the system's)."""
+    def __init__(self, timeout: float = 5.0, hosts: tuple[str, ...] = (), resolver: Resolver | None = None,
+                 metrics: Metrics | None = None) -> None:
+        """``hosts``: ``feedback_hosts``; ``resolver``: the DNS whose answers are checked (default: the system's);
+        ``metrics``: where sent, failed and refused POSTs are counted."""
         self.timeout = timeout
+        self.metrics = metrics or Metrics()
         self.policy = FeedbackPolicy(hosts)
         self.resolver = resolver
         self._pending: set[asyncio.Task[None]] = set()
@@ -131,10 +135,12 @@ class SessionFeedback:
         url = feedback_url(session_url, kind)
         if url is None:
             log.warning("session feedback (%s) skipped: session_url is not a valid http(s) URL", kind)
+            self.metrics.feedback(kind, "refused")
             return
         problem = self.policy.url_problem(url)
         if problem is not None:
             log.warning("session feedback (%s) to %s refused: %s", kind, _host(url), problem)
+            self.metrics.feedback(kind, "refused")
             return
         task = asyncio.get_running_loop().create_task(self._post(url, kind))
         self._pending.add(task)
@@ -155,16 +161,21 @@ class SessionFeedback:
             response = await self._http().fetch(request, raise_error=False)
         except AddressRefused:
             log.warning("session feedback (%s) to %s refused: not a public address (see feedback_hosts)", kind, host)
+            self.metrics.feedback(kind, "refused")
             return
         except Exception as error:  # never let feedback disturb the call
             log.warning("session feedback (%s) to %s failed: %s", kind, host, type(error).__name__)
+            self.metrics.feedback(kind, "failed")
             return
         if isinstance(response.error, AddressRefused):
             log.warning("session feedback (%s) to %s refused: not a public address (see feedback_hosts)", kind, host)
+            self.metrics.feedback(kind, "refused")
         elif response.code >= 300 or response.code == 599:
             log.warning("session feedback (%s) to %s answered %d", kind, host, response.code)
+            self.metrics.feedback(kind, "failed")
         else:
             log.info("session feedback (%s) sent to %s", kind, host)
+            self.metrics.feedback(kind, "sent")
 
     async def close(self, grace: float = 2.0) -> None:
         """Give POSTs under way up to ``grace`` seconds, then drop them."""

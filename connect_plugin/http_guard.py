@@ -31,6 +31,9 @@ from .errors import BadRequest, MisdirectedRequest, NotFound, PluginError, UriTo
 MAX_TARGET = 4096
 #: Paths answered whatever the ``Host``: load balancers' health checks name the instance's address.
 HOST_EXEMPT_PATHS = frozenset({"/health"})
+#: Paths also answered when the ``Host`` is an IP address: Prometheus scrapes its targets by address.
+#: (DNS rebinding needs a name: a page can only make a browser send an address it was loaded from.)
+IP_HOST_PATHS = frozenset({"/metrics"})
 
 _PRINTABLE_ASCII = re.compile(r"^[\x21-\x7e]*$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -102,9 +105,11 @@ class RequestGuard:
         problem = target_problem(request.path, request.query, request.uri or "")
         if problem is not None:
             return problem
-        if request.path not in HOST_EXEMPT_PATHS and not self.hosts.allows(request.host):
-            return MisdirectedRequest("this server does not serve that host name")
-        return None
+        if request.path in HOST_EXEMPT_PATHS or self.hosts.allows(request.host):
+            return None
+        if request.path in IP_HOST_PATHS and ip_or_none(normalise_host(request.host) or "") is not None:
+            return None
+        return MisdirectedRequest("this server does not serve that host name")
 
 
 # --------------------------------------------------------------------------- forwarded client addresses

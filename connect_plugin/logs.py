@@ -4,7 +4,12 @@ No log line may hold a code, a token, a query string, a cookie or a contact id
 (the agent sign-in's audit line is the one place that names a contact).  Here:
 
 * :func:`route_name` and :func:`method_name`: a request's path and method fit for a log;
-* :func:`log_request`: the access log line (Tornado's ``log_function``);
+* :func:`log_request`: the access log line (Tornado's ``log_function``), with its
+  route, method, status, duration, client and request id as fields of their own;
+* :func:`begin_request` and :class:`RequestIdHeader`: every request's id, in the
+  ``X-Request-Id`` response header and in every log line written while it is handled;
+* :class:`JsonLines`: ``log_format = "json"``, one JSON object per line, with a
+  fixed set of fields (a library's extra fields never slip into the log);
 * :func:`log_handler_exception`: how every handler logs an error;
 * :class:`RedactRequests`: a filter on Tornado's own loggers, the net under the
   rest.  Tornado logs, from places the plugin does not override, the full
@@ -28,11 +33,15 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
+from contextvars import ContextVar
 from types import TracebackType
 from typing import Any
 
-from tornado import web
+from pythonjsonlogger.json import JsonFormatter
+from tornado import httputil, web
 
+from .addresses import IPNetwork, in_networks
 from .errors import PluginError, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -71,14 +80,103 @@ def log_request(handler: web.RequestHandler) -> None:
     """Tornado's access log: status, method, route (see ``route_name``), time and client address.
 
     The client address is the connection's, or what a trusted proxy says
-    (``trusted_proxies``); never a query string.
+    (``trusted_proxies``); never a query string.  The same values go along as
+    the record's fields (``route``, ``method``, ``status``, ``duration_ms``,
+    ``client``, ``request_id``) for ``log_format = "json"``.
     """
+    request = handler.request
     status = handler.get_status()
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
-    logging.getLogger("tornado.access").log(
-        level, "%d %s %s %.1fms %s", status, method_name(handler.request.method), route_name(handler.request.path),
-        1000.0 * handler.request.request_time(), handler.request.remote_ip,
+    access = logging.getLogger("tornado.access")
+    if not access.isEnabledFor(level):
+        return
+    method, route, duration = method_name(request.method), route_name(request.path), 1000.0 * request.request_time()
+    access.log(
+        level, "%d %s %s %.1fms %s", status, method, route, duration, request.remote_ip,
+        extra={"route": route, "method": method, "status": status, "duration_ms": round(duration, 1),
+               "client": request.remote_ip, "request_id": getattr(request, "request_id", None)},
     )
+
+
+# --------------------------------------------------------------------------- request ids
+
+#: The request being handled in this context: ``(request id, path)``, for log lines and error reports
+#: (which show the path only as ``route_name`` shows it).
+CURRENT_REQUEST: ContextVar[tuple[str, str] | None] = ContextVar("connect_plugin_request", default=None)
+#: An ``X-Request-Id`` from a trusted proxy is kept when it looks like this: short, and nothing to escape.
+SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
+REQUEST_ID_HEADER = "X-Request-Id"
+
+
+def begin_request(request: httputil.HTTPServerRequest, trusted_proxies: tuple[IPNetwork, ...]) -> str:
+    """Give a request its id (``request.request_id``), and make it the current one for log lines.
+
+    The id is the incoming ``X-Request-Id`` when one of ``trusted_proxies`` sent
+    it and it is a safe short token (``SAFE_REQUEST_ID``); else a fresh random
+    one.  From anyone else the header is ignored: a client could otherwise
+    write what it likes (a code, a contact id) into every log line.
+    """
+    given = request.headers.get(REQUEST_ID_HEADER, "") if trusted_proxies else ""
+    if given and SAFE_REQUEST_ID.match(given) and in_networks(_peer(request), trusted_proxies):
+        request_id = given
+    else:
+        request_id = secrets.token_hex(8)
+    request.request_id = request_id  # type: ignore[attr-defined]
+    CURRENT_REQUEST.set((request_id, request.path))
+    return request_id
+
+
+def _peer(request: httputil.HTTPServerRequest) -> str:
+    """The address of the connection's other end (the proxy, when there is one), not the forwarded client."""
+    address = getattr(getattr(request.connection, "context", None), "address", None)
+    return str(address[0]) if isinstance(address, tuple) and address else ""
+
+
+class RequestIdHeader(web.OutputTransform):
+    """Puts the request's id in every response's ``X-Request-Id`` header, errors and redirects too."""
+
+    def __init__(self, request: httputil.HTTPServerRequest) -> None:
+        self.request_id = getattr(request, "request_id", None)
+
+    def transform_first_chunk(self, status_code: int, headers: httputil.HTTPHeaders, chunk: bytes,
+                              finishing: bool) -> tuple[int, httputil.HTTPHeaders, bytes]:
+        if self.request_id:
+            headers[REQUEST_ID_HEADER] = self.request_id
+        return status_code, headers, chunk
+
+    def transform_chunk(self, chunk: bytes, finishing: bool) -> bytes:
+        return chunk
+
+
+class RequestContext(logging.Filter):
+    """Adds ``request_id`` to every record written while a request is handled (a handler's filter)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            current = CURRENT_REQUEST.get()
+            record.request_id = current[0] if current is not None else None
+        return True
+
+
+# --------------------------------------------------------------------------- log_format = "json"
+
+
+class JsonLines(JsonFormatter):
+    """One JSON object per line, with only the fields in ``FIELDS``.
+
+    Whatever else a record carries (a library's ``extra=``, a dict logged as the
+    message) is dropped, so that the JSON log holds no more than the plain one.
+    """
+
+    FIELDS = ("time", "level", "logger", "message", "request_id", "route", "method", "status", "duration_ms",
+              "client", "exc_info", "stack_info")
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level", "name": "logger"},
+                         timestamp="time", json_ensure_ascii=False)
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        return {key: log_data[key] for key in self.FIELDS if log_data.get(key) is not None}
 
 
 def log_handler_exception(handler: web.RequestHandler, typ: type[BaseException] | None,

@@ -32,15 +32,17 @@ def packaged() -> dict[str, Any]:
     return json.loads(DESCRIPTION_FILE.read_text(encoding="utf-8"))
 
 
-def holds(condition: Mapping[str, Any] | None, settings: Settings) -> bool:
+def holds(condition: Mapping[str, Any] | list[Mapping[str, Any]] | None, settings: Settings) -> bool:
     """Whether an ``x-when`` condition is true for ``settings`` (no condition: always).
 
     ``equals`` compares the setting with a value; ``set: true`` asks for a
     value other than unset, empty or ``"none"``.  A setting this version does
-    not have counts as unset.
+    not have counts as unset.  A list of conditions holds when each does.
     """
     if not condition:
         return True
+    if isinstance(condition, list):
+        return all(holds(part, settings) for part in condition)
     value = getattr(settings, condition["setting"], None)
     if "equals" in condition:
         return value == condition["equals"]

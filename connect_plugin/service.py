@@ -30,6 +30,7 @@ from .config import Settings
 from .errors import CodesExhausted, CodeTaken, InvalidToken, NotFound, PluginError, TokenReused, TooManyRequests
 from .feedback import LOGOUT, USER_ACTIVE, SessionFeedback
 from .hookspecs import CodeGenerator, Notifier, SessionStore, Translator
+from .metrics import Metrics
 from .model import Agent, AuthResult, NewResult, NewSession, SessionInfo
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,9 @@ class FlowService:
 
     ``code_secret`` is the server's key for DTMF codes (``codes.code_secret_for``).
     ``clock`` gives the time everywhere (tests move it); ``budget_window`` is
-    the length in seconds of a link failure window.  The service owns its
-    crypto threads: :meth:`close` shuts them down.
+    the length in seconds of a link failure window; ``metrics`` counts what
+    happens (``metrics.Metrics``: nothing, unless ``metrics = true``).  The
+    service owns its crypto threads: :meth:`close` shuts them down.
     """
 
     def __init__(
@@ -86,8 +88,10 @@ class FlowService:
         clock: Callable[[], float] = time.time,
         feedback: SessionFeedback | None = None,
         budget_window: int = WINDOW_SECONDS,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics or Metrics()
         self.store = store
         self.code_generator = code_generator
         self.translator = translator
@@ -128,13 +132,18 @@ class FlowService:
             except CodeTaken:
                 continue
             except TokenReused:
+                self.metrics.token_refused("replayed")
                 raise _replayed() from None
+            self.metrics.session_started()
+            if inline is not None:
+                self.metrics.result_stored(inline=True)
             client_url = f"tel:{self.settings.phonenumber},{dtmf}"
             if auth_result is not None:
                 return Started(client_url, None)
             return Started(client_url, f"{self.settings.internal_url}/session_result/{result_code}")
         log.error("no free DTMF code after %d attempts: raise dtmf_length or lower session_ttl",
                   self.settings.code_attempts)
+        self.metrics.codes_exhausted()
         raise CodesExhausted(f"no free DTMF code after {self.settings.code_attempts} attempts; try again later")
 
     async def report_result(self, result_code: str, token: str) -> None:
@@ -153,7 +162,9 @@ class FlowService:
         try:
             contact_id = await self.store.store_result(key, stored, now)
         except TokenReused:
+            self.metrics.token_refused("replayed")
             raise _replayed() from None
+        self.metrics.result_stored(inline=False)
         if contact_id is not None:  # the call is on: the agent's display and the auth plugin hear of it
             await self.notifier.publish(contact_id)
             self._send_feedback(result, USER_ACTIVE)
@@ -165,14 +176,25 @@ class FlowService:
         every attempt is ``TooManyRequests`` until the window ends.
         """
         now = self.clock()
-        window = self.budget.window_at(now)
+        try:
+            window = self.budget.window_at(now)
+        except TooManyRequests:
+            self.metrics.too_many_requests("link_failure_budget")
+            raise
         try:
             if not dtmf or len(dtmf) > 64 or not DTMF_ALPHABET.issuperset(dtmf):
                 raise NotFound()
             feedback_jwe = await self.store.link(codes.code_key(self._code_secret, dtmf), contact_id, now, window)
         except NotFound:
-            self.budget.failed(window, await self.store.count_link_failure(window.ends), now)
+            count = await self.store.count_link_failure(window.ends)
+            self.metrics.link_failed(count, window.ends)
+            try:
+                self.budget.failed(window, count, now)
+            except TooManyRequests:
+                self.metrics.too_many_requests("link_failure_budget")
+                raise
             raise
+        self.metrics.link_made()
         await self.notifier.publish(contact_id)
         if feedback_jwe is not None:
             self._later(self._feedback_for(feedback_jwe, USER_ACTIVE))
@@ -212,6 +234,7 @@ class FlowService:
         expired = await _in_batches(self.store.delete_expired, now)
         if deleted or expired:
             log.info("deleted %d idle session(s), %d expired record(s)", deleted, expired)
+        self.metrics.cleanup_ran(deleted, expired)
         return deleted
 
     async def healthy(self) -> bool:
@@ -243,6 +266,9 @@ class FlowService:
             verified = await self._off_loop(
                 self._receipts, tokens.read_verified, token, self.settings.decryption_key,
                 self.settings.signature_key, self.policy, now=now)
+        except InvalidToken as error:
+            self.metrics.token_refused(error.reason)
+            raise
         finally:
             self._pending_receipts -= 1
         stored = NewResult(jwe=token, replay_key=verified.replay_key,
@@ -259,6 +285,7 @@ class FlowService:
     def _receipt_room(self) -> None:
         """``TooManyRequests`` while ``MAX_PENDING_RECEIPTS`` tokens wait for the receipt threads."""
         if self._pending_receipts >= MAX_PENDING_RECEIPTS:
+            self.metrics.too_many_requests("receipt_queue")
             raise TooManyRequests(1)
 
     @staticmethod

@@ -103,6 +103,7 @@ class SessionEventsHandler(h.AgentHandler):
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
         self.set_header("X-Accel-Buffering", "no")  # proxies such as nginx: pass events on at once
         subscription = service.notifier.listen(contact_id)  # before the first read: no change slips through
+        service.metrics.display_opened()
         try:
             self.write(f"retry: {RETRY_MS}\n\n")
             self.write(sse_event("labels", labels_message(service.translator, locale, default)))
@@ -111,6 +112,7 @@ class SessionEventsHandler(h.AgentHandler):
             pass  # the display went away mid-write
         finally:
             subscription.close()
+            service.metrics.display_closed()
 
     async def _stream(self, contact_id: str, subscription: Subscription, locale: str) -> None:
         labels = tag_labels(self.service.translator, locale, self.app.config.default_locale)

@@ -1,14 +1,17 @@
 """The real server's debug log, after every endpoint and hostile input: no code, token, query string or contact id.
 
-``connect-plugin serve`` runs as deployers run it, at ``log_level = "debug"``;
-the test drives every endpoint with real codes, tokens, contact ids and
-attribute values, then malformed and hostile requests that carry them, and
-finally scans everything the process wrote.
+``connect-plugin serve`` runs as deployers run it, at ``log_level = "debug"``,
+once with each ``log_format``; the test drives every endpoint with real codes,
+tokens, contact ids and attribute values, then malformed and hostile requests
+that carry them, and finally scans everything the process wrote.  The JSON
+run also checks the shape: one object per line, the request's fields on its
+access line, and the request id the response named.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -20,6 +23,7 @@ CONTACT = "feedc0de-0000-4000-8000-00000000d3b6"
 LATE_CONTACT = "feedc0de-0000-4000-8000-00000000aaaa"
 FEEDBACK_SECRET = "sess-9f8e7d6c5b4a"
 QUERY_MARK = "qmark-7a6b5c4d"
+METRICS_TOKEN = "metrics-secret-Hq3Ws9Ze1Nc6"
 
 
 async def first_event(port: int, contact: str) -> bytes:
@@ -65,10 +69,17 @@ async def drive_every_endpoint(server: PluginProcess, mint) -> list[str]:
                            headers=lambda_auth)).status == 404
 
     for path in (f"/attribute-ui/?{CONTACT}", f"/attribute-ui?{CONTACT}", f"/amazon-connect-ui/?{QUERY_MARK}",
-                 "/amazon-connect-ui/config.js", "/attribute-ui/display.js", "/clean_db", "/health"):
+                 "/amazon-connect-ui/config.js", "/attribute-ui/display.js", "/clean_db", "/health",
+                 "/openapi.json"):
         assert (await api.call("GET", path)).status in (200, 302), path
-    return [ATTRIBUTE, token[:40], token.split(".")[3][:20], inline.split(".")[3][:20], dtmf_of(started),
-            dtmf_of(late), result_code, CONTACT, LATE_CONTACT, LINK_TOKEN, FEEDBACK_SECRET, QUERY_MARK]
+    scraped = await api.call("GET", f"/metrics?{QUERY_MARK}", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert scraped.status == 200
+    assert (await api.call("GET", "/metrics", headers={"Authorization": f"Bearer {LINK_TOKEN}"})).status == 401
+    secrets = [ATTRIBUTE, token[:40], token.split(".")[3][:20], inline.split(".")[3][:20], dtmf_of(started),
+               dtmf_of(late), result_code, CONTACT, LATE_CONTACT, LINK_TOKEN, FEEDBACK_SECRET, QUERY_MARK,
+               METRICS_TOKEN]
+    assert [secret for secret in secrets if secret in scraped.body.decode()] == []
+    return secrets
 
 
 async def send_hostile_input(server: PluginProcess, secrets: list[str]) -> None:
@@ -88,6 +99,9 @@ async def send_hostile_input(server: PluginProcess, secrets: list[str]) -> None:
         await api.call("GET", f"/session_info/{CONTACT}", headers={"X-Forwarded-For": code,
                                                                     "Cookie": f"agent={token}"}),
         await api.call("GET", f"/attribute-ui/{CONTACT}.js?{QUERY_MARK}"),
+        await api.call("GET", "/health", headers={"X-Request-Id": code}),
+        await api.call("POST", "/link_phone", {"dtmf": code, "sessionid": CONTACT},
+                       headers={"Authorization": f"Bearer {LINK_TOKEN}", "X-Request-Id": CONTACT}),
     ]:
         assert 200 <= response.status < 500
     for head in [
@@ -107,15 +121,18 @@ async def send_hostile_input(server: PluginProcess, secrets: list[str]) -> None:
 
 
 @pytest.mark.gen_test(timeout=120)
+@pytest.mark.parametrize("log_format", ["plain", "json"])
 async def test_the_debug_log_of_a_real_server_holds_no_code_token_query_or_contact_id(
-        tmp_path, keyset, mint, database_url):
+        tmp_path, keyset, mint, database_url, log_format):
     config = write_config(tmp_path / "debug.toml", keyset, database_url=database_url, log_level="debug",
-                          link_phone_token=LINK_TOKEN)
+                          link_phone_token=LINK_TOKEN, log_format=log_format, metrics=True,
+                          metrics_token=METRICS_TOKEN)
     server = PluginProcess(config, log_dir=tmp_path).start()
     try:
         secrets = await drive_every_endpoint(server, mint)
         await send_hostile_input(server, secrets)
-        assert (await Api(server.base_url).call("GET", "/health")).status == 200
+        health = await Api(server.base_url).call("GET", "/health")
+        assert health.status == 200
     finally:
         assert server.terminate() == 0
     log = server.output()
@@ -124,5 +141,27 @@ async def test_the_debug_log_of_a_real_server_holds_no_code_token_query_or_conta
     assert "session feedback (user_active) to 127.0.0.1 refused" in log
     assert "Traceback" not in log
     assert " ERROR " not in log
+    assert '"level": "ERROR"' not in log
     leaked = [secret for secret in secrets if secret in log]
     assert leaked == [], f"the log holds {leaked}"
+    if log_format == "json":
+        check_json_lines(log, health.headers["X-Request-Id"])
+
+
+def check_json_lines(log: str, request_id: str) -> None:
+    """Every line one JSON object with time, level, logger, message; access lines with the request's fields."""
+    entries = [json.loads(line) for line in log.splitlines() if line.strip()]
+    assert entries
+    for entry in entries:
+        assert {"time", "level", "logger", "message"} <= set(entry), entry
+        assert set(entry) <= {"time", "level", "logger", "message", "request_id", "route", "method", "status",
+                              "duration_ms", "client", "exc_info", "stack_info"}, entry
+    access = [entry for entry in entries if entry["logger"] == "tornado.access"]
+    assert all({"route", "method", "status", "duration_ms", "client", "request_id"} <= set(e) for e in access)
+    last_health = [entry for entry in access if entry["route"] == "/health"][-1]
+    assert (last_health["request_id"], last_health["status"], last_health["method"]) == (request_id, 200, "GET")
+    assert last_health["client"] == "127.0.0.1"
+    # Lines written while a request is handled carry its id too: the failure budget's, the feedback's ...
+    refused = [entry for entry in entries if "session feedback (user_active)" in entry["message"]]
+    assert refused
+    assert all(entry.get("request_id") for entry in refused)

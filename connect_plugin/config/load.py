@@ -16,7 +16,13 @@ Besides each value's own checks, these rules span settings:
 * ``dtmf_length`` below 8 is warned about at every start (below 6 is refused);
 * **agent sign-in**: the mode in ``agent_auth`` needs its own settings (an
   issuer, a client, a cookie secret; a load balancer's ARN) and a rule saying
-  which agents may see data; ``*_file`` settings are read here.
+  which agents may see data; ``*_file`` settings are read here;
+* **metrics**: ``metrics_address`` needs ``metrics_port``, which must differ
+  from ``port``; the other ``metrics_*`` settings without ``metrics = true``
+  are warned about and ignored; ``/metrics`` on the main server's network
+  address without ``metrics_token`` is allowed with a warning at every start
+  (it tells request counts and latencies, never a citizen's data, and is how
+  most Prometheus servers scrape; see docs/operating.md).
 """
 
 from __future__ import annotations
@@ -75,6 +81,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
     notices += _agent_sign_in(parsed)
     notices += _other_notices(parsed)
     notices += _http_notices(parsed)
+    notices += _metrics(parsed)
     return Settings(**parsed, source=source, notices=tuple(notices), open_on_purpose=open_on_purpose)
 
 
@@ -213,3 +220,23 @@ def _http_notices(parsed: Mapping[str, Any]) -> list[tuple[int, str]]:
         notices.append((logging.WARNING, "trusted_proxies holds every address: any client can claim any "
                                          "address with X-Forwarded-For"))
     return notices
+
+
+METRICS_ONLY = ("metrics_address", "metrics_port", "metrics_token")
+
+
+def _metrics(parsed: Mapping[str, Any]) -> list[tuple[int, str]]:
+    """The ``metrics_*`` settings together; a warning when ``/metrics`` is open on a network address."""
+    if not parsed["metrics"]:
+        return [(logging.WARNING, f"{key}: not used without metrics = true; ignored")
+                for key in METRICS_ONLY if parsed[key] not in (None, "")]
+    if parsed["metrics_address"] and parsed["metrics_port"] is None:
+        raise ConfigError("metrics_port", "required when metrics_address is set")
+    if parsed["metrics_port"] is not None and parsed["metrics_port"] == parsed["port"]:
+        raise ConfigError("metrics_port", "must differ from port: the metrics' own server listens there")
+    if parsed["metrics_port"] is None and parsed["metrics_token"] is None and not v.is_loopback(parsed["address"]):
+        return [(logging.WARNING, (
+            f"metrics = true on {parsed['address']} without metrics_token: whoever reaches this server can read "
+            "its request counts and latencies at /metrics (never a citizen's data); set metrics_token, or "
+            "metrics_port for a port of their own, or keep /metrics off the reverse proxy"))]
+    return []

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .. import keys
 from ..addresses import IPNetwork, normalise_host, parse_network
@@ -124,6 +125,33 @@ def _networks(value: Any, ctx: v.Context) -> tuple[IPNetwork, ...]:
             raise ctx.fail("each must be an IP address or a network such as 10.0.0.0/8")
         networks.append(network)
     return tuple(networks)
+
+
+def _listen_address(value: Any, ctx: v.Context) -> str:
+    """An address to listen on (an IP address or a host name, no port), in normal form; ``""``: unset."""
+    text = v.string(value, ctx).strip()
+    if not text:
+        return ""
+    host = normalise_host(text)
+    if host is None or text.count(":") == 1:
+        raise ctx.fail("must be an IP address or a host name, without a port")
+    return host
+
+
+def _sentry_dsn(value: Any, ctx: v.Context) -> v.Secret | None:
+    """A Sentry DSN: ``https://<public key>@<host>/<project id>``; the value is never echoed."""
+    if value in (None, ""):
+        return None
+    text = v.string(value, ctx).strip()
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is no port
+    except ValueError:
+        raise ctx.fail("must be a DSN such as https://<key>@<host>/<project>") from None
+    project = parts.path.rstrip("/").rsplit("/", 1)[-1]
+    if parts.scheme not in ("http", "https") or not parts.hostname or not parts.username or not project:
+        raise ctx.fail("must be a DSN such as https://<key>@<host>/<project>")
+    return v.Secret(text)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -321,7 +349,8 @@ class Settings:
     allowed_hosts: tuple[str, ...] = setting(
         (), parse=_hosts(wildcard=True), shown_default="the hosts of `internal_url` and `external_url`, and loopback",
         doc="more host names a request's `Host` header may name (ports are not compared); any other host gets "
-            "`421 MisdirectedRequest` (DNS rebinding), except on `/health`. `\"*\"` accepts every host")
+            "`421 MisdirectedRequest` (DNS rebinding), except on `/health` (and on `/metrics` when it names an IP "
+            'address, as scrapers do). `"*"` accepts every host')
     trusted_proxies: tuple[IPNetwork, ...] = setting(
         (), parse=_networks, shown_default="none",
         doc="addresses or networks (`10.0.0.0/8`) of the reverse proxies in front: only from these is "
@@ -334,6 +363,37 @@ class Settings:
         (), parse=_hosts(wildcard=False), shown_default="none: any host with a public address, over HTTPS",
         doc="the only hosts session feedback is posted to (over http or https, whatever their address); "
             "list your authentication plugins' internal hosts here. Cloud metadata addresses are never posted to")
+
+    # -- operating ------------------------------------------------------------------------------
+    log_format: str = setting(
+        "plain", parse=v.choice("plain", "json"),
+        doc='`"plain"`: one line of text per entry; `"json"`: one JSON object per line (time, level, logger, '
+            "message, and for requests route, method, status, duration, client and request id), for a log "
+            "collector. Either way no code, token, attribute value or contact id (see docs/operating.md)")
+    metrics: bool = setting(
+        False, parse=v.boolean, shown_default="`false`",
+        doc="`true`: Prometheus metrics at `GET /metrics` (counts and latencies, never a citizen's data); "
+            "each instance serves its own")
+    metrics_address: str = setting(
+        "", parse=_listen_address, shown_default="`127.0.0.1` with `metrics_port`",
+        doc="with `metrics_port`: the address of the metrics' own small HTTP server")
+    metrics_port: int | None = setting(
+        None, parse=v.integer(1, 65535), shown_default="none: `/metrics` on the main server",
+        doc="a port of their own for the metrics (a second HTTP server in the same process, serving only "
+            "`/metrics`); then the main server answers `404` there")
+    metrics_token: v.Secret | None = setting(
+        None, parse=v.secret(16), secret=True, shown_default="none",
+        doc="`/metrics` needs `Authorization: Bearer <token>` (at least 16 characters; for Prometheus' "
+            "`authorization` scrape setting). Without it and without `metrics_port` on a network address, a "
+            "warning at every start")
+    sentry_dsn: v.Secret | None = setting(
+        None, parse=_sentry_dsn, secret=True, shown_default="none",
+        doc="report unexpected errors to Sentry (or a server that speaks its protocol) at this DSN; needs "
+            "`pip install 'connect-plugin[sentry]'`. Reports hold the error's type and where in the code it "
+            "happened, never the request, its headers or the values of variables")
+    sentry_environment: str | None = setting(
+        None, parse=v.optional_string, shown_default="Sentry's default",
+        doc="the environment reports are filed under (`production`, `acceptance`, ...)")
 
     # -- plugins ----------------------------------------------------------------------------------
     plugins: Mapping[str, Any] = setting(
