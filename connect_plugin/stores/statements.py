@@ -1,17 +1,23 @@
 """The SQL store's statements, built once with named parameters and run with values.
 
-Each is the one statement behind a step of the store contract; SQLAlchemy
-compiles each once per dialect and caches it.  Parameters are named
-``p_<name>`` (an ``UPDATE`` may not name one after a column it sets) and
-filled in by ``sql.SqlStore`` through :func:`params`.
+Each is the one statement behind a step of the store contract.  SQLAlchemy
+builds them and compiles each once per database (:func:`compiled_for`); the
+store then hands the SQL text straight to the driver (``sqlite3``, asyncpg),
+which costs a fraction of going through SQLAlchemy's execution layer on every
+request.  Parameters are named ``p_<name>`` (an ``UPDATE`` may not name one
+after a column it sets) and filled in by ``sql.SqlStore`` through :func:`params`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Literal
 
 from sqlalchemy import Double, String, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.sql import Executable
 
 from ..model import NewSession
@@ -108,6 +114,91 @@ def session_values(session: NewSession, now: float) -> dict[str, Any]:
     }
 
 
+
+Database = Literal["sqlite", "postgresql"]
+
+#: The columns of a new session row (``session_values``), in the order ``INSERT_SESSION`` names them.
+SESSION_COLUMNS = ("code_key", "result_key", "purpose", "auth_result", "feedback", "contact_id", "created_at",
+                   "last_activity")
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """One statement as a driver runs it: its SQL text and how its parameters are passed.
+
+    SQLite takes named parameters (``:p_now``), so ``named`` gives the values
+    as a mapping; asyncpg takes ``$1, $2, ...``, so ``args`` orders them by
+    ``names``.  ``defaults`` are the values of parameters SQLAlchemy made up
+    itself (the ``0`` of a ``coalesce``, say).  ``returns_rows``: the statement
+    has a ``RETURNING`` or is a ``SELECT``.
+    """
+
+    sql: str
+    names: tuple[str, ...]
+    defaults: Mapping[str, Any]
+    returns_rows: bool
+
+    def named(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The parameters for a named-style driver (sqlite3)."""
+        return {**self.defaults, **values} if self.defaults else dict(values)
+
+    def args(self, values: Mapping[str, Any]) -> list[Any]:
+        """The parameters for a numbered-style driver (asyncpg), in order."""
+        defaults = self.defaults
+        return [values[name] if name in values else defaults[name] for name in self.names]
+
+
+def compile_statement(stmt: Executable, database: Database, column_keys: list[str] | None = None) -> Compiled:
+    """Compile ``stmt`` once for ``database``."""
+    dialect = sqlite.dialect(paramstyle="named") if database == "sqlite" else asyncpg_dialect.dialect()
+    compiled: Any = stmt.compile(dialect=dialect, column_keys=column_keys)
+    defaults = {name: bind.value for bind, name in compiled.bind_names.items()
+                if not bind.required and bind.value is not None}
+    returns = bool(getattr(stmt, "is_select", False)) or bool(getattr(compiled, "returning", None))
+    return Compiled(str(compiled), tuple(compiled.positiontup or ()), defaults, returns)
+
+
+@dataclass(frozen=True)
+class CompiledStatements:
+    """Every statement of the store, compiled for one database."""
+
+    insert_session: Compiled
+    insert_used_token: Compiled
+    awaits_result: Compiled
+    store_result: Compiled
+    store_result_spending_token: Compiled | None  # PostgreSQL only: SQLite has no data-modifying WITH
+    link: Compiled
+    count_link_failure: Compiled
+    find_by_contact: Compiled
+    delete_idle: Compiled
+    delete_expired_tokens: Compiled
+    delete_ended_windows: Compiled
+    ping: Compiled
+
+
+@cache
+def compiled_for(database: Database) -> CompiledStatements:
+    """The store's statements for ``database``, compiled on first use."""
+    def c(stmt: Executable) -> Compiled:
+        return compile_statement(stmt, database)
+
+    return CompiledStatements(
+        insert_session=compile_statement(INSERT_SESSION, database, list(SESSION_COLUMNS)),
+        insert_used_token=c(INSERT_USED_TOKEN),
+        awaits_result=c(AWAITS_RESULT),
+        store_result=c(STORE_RESULT),
+        store_result_spending_token=None if database == "sqlite" else c(STORE_RESULT_SPENDING_TOKEN),
+        link=c(LINK),
+        count_link_failure=c(count_link_failure(database == "sqlite")),
+        find_by_contact=c(FIND_BY_CONTACT),
+        delete_idle=c(DELETE_IDLE),
+        delete_expired_tokens=c(DELETE_EXPIRED_TOKENS),
+        delete_ended_windows=c(DELETE_ENDED_WINDOWS),
+        ping=Compiled("SELECT 1", (), {}, True),
+    )
+
+
 __all__ = ["AWAITS_RESULT", "DELETE_ENDED_WINDOWS", "DELETE_EXPIRED_TOKENS", "DELETE_IDLE", "FIND_BY_CONTACT",
            "INSERT_SESSION", "INSERT_USED_TOKEN", "LINK", "STORE_RESULT", "STORE_RESULT_SPENDING_TOKEN",
-           "count_link_failure", "params", "session_values"]
+           "Compiled", "CompiledStatements", "compile_statement", "compiled_for", "count_link_failure", "params",
+           "session_values"]

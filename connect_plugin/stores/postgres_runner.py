@@ -1,0 +1,143 @@
+"""The PostgreSQL side of the SQL store: an asyncpg pool, statements sent as compiled.
+
+Each statement is one round trip in autocommit; asyncpg prepares it once per
+connection and keeps it.  An atomic group is one explicit transaction.  Every
+wait is bounded by ``timeout`` (the pool's, the connection's and each
+command's): when the server does not answer, the request fails with
+``StoreUnavailable`` and the connection that saw the failure is closed rather
+than given to the next request.  A connection the server closed while it sat
+in the pool is noticed there and replaced before use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import asyncpg
+
+from ..config.database import asyncpg_target
+from ..errors import StoreUnavailable
+from .engine import describe_failure
+from .runner import REVISION_SQL, Duplicate, Missing, Row, Step
+from .statements import Compiled
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+#: Failures of the connection itself (as opposed to an error the server reported on a live connection).
+CONNECTION_FAILURES = (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError, TimeoutError)
+#: Failures that leave no doubt that nothing reached the server: the connection had died in the pool
+#: (the server closed or terminated it while it sat there), so the work is tried once more on a fresh one.
+DIED_IN_POOL = (asyncpg.InterfaceError, asyncpg.InternalClientError, asyncpg.AdminShutdownError)
+#: Seconds a connection may sit unused in the pool before it is closed.
+IDLE_LIFETIME = 300.0
+
+
+class PostgresRunner:
+    """A ``Runner`` over a PostgreSQL server, with at most ``pool_size`` connections."""
+
+    def __init__(self, url: str, *, pool_size: int, timeout: float) -> None:
+        self._dsn, extra = asyncpg_target(url)
+        self._connect_timeout = extra.get("timeout") or timeout
+        self._pool_size = pool_size
+        self._timeout = timeout
+        self._pool: asyncpg.Pool | None = None
+
+    def __repr__(self) -> str:
+        return "PostgresRunner()"
+
+    async def open(self) -> None:
+        """Make the pool; it connects on first use, so a server that is down now is not an error."""
+        self._pool = await asyncpg.create_pool(
+            self._dsn, min_size=0, max_size=self._pool_size, timeout=self._connect_timeout,
+            command_timeout=self._timeout, max_inactive_connection_lifetime=IDLE_LIFETIME,
+        )
+
+    async def close(self) -> None:
+        """Close every connection (waiting at most ``timeout`` for those in use)."""
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            try:
+                await asyncio.wait_for(pool.close(), self._timeout)
+            except (TimeoutError, *CONNECTION_FAILURES):
+                pool.terminate()
+
+    async def read(self, stmt: Compiled, values: Mapping[str, Any]) -> Row | None:
+        """A read; its first row."""
+        return await self._run(lambda conn: conn.fetchrow(stmt.sql, *stmt.args(values)))
+
+    async def write(self, stmt: Compiled, values: Mapping[str, Any]) -> Row | None:
+        """One write (autocommit); its first row, if it returns rows."""
+        if not stmt.returns_rows:
+            await self._run(lambda conn: conn.execute(stmt.sql, *stmt.args(values)))
+            return None
+        return await self._run(lambda conn: conn.fetchrow(stmt.sql, *stmt.args(values)))
+
+    async def count(self, stmt: Compiled, values: Mapping[str, Any]) -> int:
+        """One write (autocommit); rows changed, from the command tag (``DELETE 12``)."""
+        tag = await self._run(lambda conn: conn.execute(stmt.sql, *stmt.args(values)))
+        last = str(tag).rsplit(" ", 1)[-1]
+        return int(last) if last.isdigit() else 0
+
+    async def atomically(self, steps: Sequence[Step]) -> list[Row | None]:
+        """The steps in one transaction."""
+
+        async def work(conn: asyncpg.Connection) -> list[Row | None]:
+            out: list[Row | None] = []
+            async with conn.transaction():
+                for index, (stmt, values) in enumerate(steps):
+                    try:
+                        row = await conn.fetchrow(stmt.sql, *stmt.args(values))
+                    except asyncpg.UniqueViolationError:
+                        raise Duplicate(index) from None
+                    if stmt.returns_rows and row is None:
+                        raise Missing(index)
+                    out.append(row)
+            return out
+
+        return await self._run(work)
+
+    async def revision(self) -> str | None:
+        """The Alembic revision the database is at."""
+
+        async def work(conn: asyncpg.Connection) -> str | None:
+            try:
+                return await conn.fetchval(REVISION_SQL)
+            except asyncpg.UndefinedTableError:
+                return None
+
+        return await self._run(work)
+
+    async def _run(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        if self._pool is None:
+            raise RuntimeError("store not opened")
+        for retry in (True, False):
+            try:
+                conn = await self._pool.acquire(timeout=self._timeout)
+            except (asyncpg.PostgresError, *CONNECTION_FAILURES) as error:
+                raise _unavailable(error) from None
+            try:
+                return await work(conn)
+            except asyncpg.UniqueViolationError:
+                raise Duplicate() from None
+            except (Duplicate, Missing):
+                raise
+            except DIED_IN_POOL as error:
+                conn.terminate()
+                if not retry:
+                    raise _unavailable(error) from None
+            except CONNECTION_FAILURES as error:
+                conn.terminate()  # half-way through a command: never hand this connection out again
+                raise _unavailable(error) from None
+            except asyncpg.PostgresError as error:
+                raise _unavailable(error) from None
+            finally:
+                await self._pool.release(conn)
+        raise AssertionError("unreachable")
+
+
+def _unavailable(error: BaseException) -> StoreUnavailable:
+    log.warning("session store error: %s", type(error).__name__)
+    return StoreUnavailable("the session store does not answer", reason=describe_failure(error))

@@ -1,0 +1,169 @@
+"""The SQLite side of the SQL store: ``sqlite3`` on two threads of its own.
+
+Writes go through one thread with one connection (SQLite has one writer at a
+time anyway: queuing them here beats fighting over the file lock); reads go
+through another thread with its own connection, which WAL mode lets read while
+a write is under way.  A store operation is one hop to its thread, whatever
+the number of statements, and the driver's work (and ``fsync``) runs there
+without holding the event loop.  ``synchronous=FULL``: a commit that answered
+is on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..errors import StoreUnavailable
+from .engine import describe_failure
+from .runner import REVISION_SQL, Duplicate, Missing, Row, Step
+from .statements import Compiled
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+BUSY_TIMEOUT = 5.0  # seconds a statement waits for another process's lock on the file
+
+
+class _Lane:
+    """One thread and its own connection: the statements of a lane run one at a time, in order."""
+
+    def __init__(self, name: str, connect: Callable[[], sqlite3.Connection]) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"connect-plugin-sqlite-{name}")
+        self._connect = connect
+        self._conn: sqlite3.Connection | None = None
+
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` with this lane's connection, on its thread."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, self._call, work)
+        except (Duplicate, Missing):
+            raise
+        except (sqlite3.Error, OSError) as error:
+            log.warning("session store error: %s", type(error).__name__)
+            raise StoreUnavailable("the session store does not answer", reason=describe_failure(error)) from None
+
+    def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        if self._conn is None:
+            self._conn = self._connect()
+        try:
+            return work(self._conn)
+        except sqlite3.DatabaseError as error:
+            if not isinstance(error, sqlite3.IntegrityError):
+                self._drop()  # the file may have gone or changed: open it again next time
+            raise
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    async def close(self) -> None:
+        """Close the connection on its thread, then stop the thread."""
+        await asyncio.get_running_loop().run_in_executor(self._pool, self._drop)
+        self._pool.shutdown(wait=True)
+
+
+def _connect(path: Path | None) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path) if path is not None else ":memory:", timeout=BUSY_TIMEOUT,
+                           isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    return conn
+
+
+def _rows(conn: sqlite3.Connection, stmt: Compiled, values: Mapping[str, Any], step: int = 0) -> list[Row]:
+    """Run one statement to its end (a cursor left open would keep its transaction open)."""
+    try:
+        cursor = conn.execute(stmt.sql, stmt.named(values))
+        return cursor.fetchall() if stmt.returns_rows else []
+    except sqlite3.IntegrityError:
+        raise Duplicate(step) from None
+
+
+def _first(conn: sqlite3.Connection, stmt: Compiled, values: Mapping[str, Any]) -> Row | None:
+    rows = _rows(conn, stmt, values)
+    return rows[0] if rows else None
+
+
+def _count(conn: sqlite3.Connection, stmt: Compiled, values: Mapping[str, Any]) -> int:
+    return conn.execute(stmt.sql, stmt.named(values)).rowcount
+
+
+def _atomically(conn: sqlite3.Connection, steps: Sequence[Step]) -> list[Row | None]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        out: list[Row | None] = []
+        for index, (stmt, values) in enumerate(steps):
+            rows = _rows(conn, stmt, values, index)
+            if stmt.returns_rows and not rows:
+                raise Missing(index)
+            out.append(rows[0] if rows else None)
+        conn.execute("COMMIT")
+        return out
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _revision(conn: sqlite3.Connection) -> str | None:
+    try:
+        row = conn.execute(REVISION_SQL).fetchone()
+    except sqlite3.OperationalError as error:
+        if "no such table" in str(error):
+            return None
+        raise
+    return row[0] if row is not None else None
+
+
+class SqliteRunner:
+    """A ``Runner`` over one SQLite file (or one in-memory database, with a single lane)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        connect = functools.partial(_connect, path)
+        self._writer = _Lane("write", connect)
+        self._reader = self._writer if path is None else _Lane("read", connect)
+
+    def __repr__(self) -> str:
+        return "SqliteRunner()"
+
+    async def open(self) -> None:
+        """Make the file's folder; connections open on first use."""
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    async def close(self) -> None:
+        """Close both connections and stop their threads."""
+        await self._writer.close()
+        if self._reader is not self._writer:
+            await self._reader.close()
+
+    async def read(self, stmt: Compiled, values: Mapping[str, Any]) -> Row | None:
+        """A read, on the reading lane."""
+        return await self._reader.run(functools.partial(_first, stmt=stmt, values=values))
+
+    async def write(self, stmt: Compiled, values: Mapping[str, Any]) -> Row | None:
+        """One write in a transaction of its own, on the writing lane."""
+        return await self._writer.run(functools.partial(_first, stmt=stmt, values=values))
+
+    async def count(self, stmt: Compiled, values: Mapping[str, Any]) -> int:
+        """One write on the writing lane; rows changed."""
+        return await self._writer.run(functools.partial(_count, stmt=stmt, values=values))
+
+    async def atomically(self, steps: Sequence[Step]) -> list[Row | None]:
+        """The steps in one ``BEGIN IMMEDIATE`` transaction, on the writing lane."""
+        return await self._writer.run(functools.partial(_atomically, steps=steps))
+
+    async def revision(self) -> str | None:
+        """The Alembic revision the file is at."""
+        return await self._reader.run(_revision)
