@@ -14,12 +14,14 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
-from . import logs, migrate, reference, reporting
+from . import logs, reference_options, reporting
 from .codes import code_secret_for
 from .config import Settings, load_settings
 from .config.database import is_postgres, is_sqlite
 from .errors import ConfigError, StoreUnavailable
-from .stores.engine import sqlite_path
+from .schema_head import shipped_head
+from .stores.sqlite_runner import sqlite_revision
+from .stores.urls import sqlite_path
 
 log = logging.getLogger("connect_plugin")
 
@@ -55,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     _command(sub, "serve", "run the HTTP service (migrates an embedded SQLite database first)", _serve)
-    reference.add_arguments(
+    reference_options.add_arguments(
         _command(sub, "migrate", "upgrade the database schema to the newest revision", _migrate))
     _command(sub, "cleanup", "delete sessions idle for longer than session_ttl, once", _cleanup)
     from . import token_cli  # the token tool has heavier imports; keep it apart
@@ -121,9 +123,19 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if is_sqlite(settings.database_url):
-        migrate.upgrade(settings.database_url, code_secret=code_secret_for(settings))
-        log.info("SQLite database %s is at revision %s", sqlite_path(settings.database_url), migrate.head_revision())
+        _migrate_sqlite(settings)
     return asyncio.run(_run_server(settings))
+
+
+def _migrate_sqlite(settings: Settings) -> None:
+    """Bring the embedded SQLite database to head; one cheap read (no Alembic) when it is there already."""
+    path = sqlite_path(settings.database_url)
+    head = shipped_head()
+    if path is None or sqlite_revision(path) != head:
+        from . import migrate
+
+        migrate.upgrade(settings.database_url, code_secret=code_secret_for(settings))
+    log.info("SQLite database %s is at revision %s", path, head)
 
 
 async def _run_server(settings: Settings) -> int:
@@ -157,10 +169,14 @@ def _migrate(args: argparse.Namespace) -> int:
         scheme = settings.database_url.split(":", 1)[0]
         print(f"nothing to migrate: a {scheme}: store is a plugin's and keeps no SQL schema")
         return 0
-    reference.check_arguments(args, settings)
+    from . import migrate
+
+    reference_options.check_arguments(args, settings)
     migrate.upgrade(settings.database_url, code_secret=code_secret_for(settings))
     print(f"database is at revision {migrate.head_revision()}")
     if args.from_reference:  # switching over: take over the reference plugin's live sessions
+        from . import reference
+
         return reference.run(settings, args)
     return 0
 

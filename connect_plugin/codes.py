@@ -68,7 +68,7 @@ def code_key(secret: bytes, dtmf: str) -> str:
 def code_secret_for(settings: Settings) -> bytes:
     """The code secret of a deployment: :func:`code_secret` for its settings (may create the SQLite file)."""
     from .config.database import is_sqlite
-    from .stores.engine import sqlite_path
+    from .stores.urls import sqlite_path
 
     path = sqlite_path(settings.database_url) if is_sqlite(settings.database_url) else None
     configured = settings.code_secret.reveal() if settings.code_secret is not None else None

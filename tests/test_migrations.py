@@ -8,6 +8,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from connect_plugin import migrate
+from connect_plugin.schema_head import shipped_head
+from connect_plugin.stores import statements
+from connect_plugin.stores.compiled import statements_for
 from connect_plugin.stores.engine import make_engine
 from connect_plugin.stores.schema import metadata
 from tests.support import run_private
@@ -58,3 +61,14 @@ def test_schema_at_head_matches_the_table_the_code_queries(empty_database):
 
 def test_head_revision_is_the_newest_script():
     assert migrate.head_revision() == "0002"
+
+
+def test_start_up_reads_the_same_head_as_alembic_without_loading_it():
+    assert shipped_head() == migrate.head_revision()
+
+
+def test_shipped_sql_is_what_sqlalchemy_compiles_from_the_statements_now():
+    # After changing a statement: python -m connect_plugin.stores.statements
+    assert statements.GENERATED.read_text() == statements.render_module()
+    for database in ("sqlite", "postgresql"):
+        assert statements_for(database) == statements.compile_all(database)

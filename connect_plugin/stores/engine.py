@@ -1,25 +1,26 @@
 """Turning a configured database URL into an async SQLAlchemy engine.
 
 Takes the database URL as the settings normalised it (``config/database.py``)
-and picks the async drivers (asyncpg, aiosqlite).  SQLite files run in WAL mode so
-that readers never wait for the writer.
+and picks the async drivers (asyncpg, aiosqlite).  Migrations, the switch-over
+from the reference and the tests use these engines; the session store itself
+runs its compiled statements on the drivers directly (``sql.py``).  SQLite
+files run in WAL mode so that readers never wait for the writer.
 """
 
 from __future__ import annotations
 
 import importlib.util
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ..config.database import asyncpg_target, is_postgres, is_sqlite
-from ..errors import ConfigError
+from .urls import describe_failure, driver_url, require_driver, sqlite_path
 
-__all__ = ["DATABASE_FAILURES", "driver_url", "is_postgres", "is_sqlite", "make_engine", "require_driver",
-           "sqlite_path"]
+__all__ = ["DATABASE_FAILURES", "describe_failure", "driver_url", "is_postgres", "is_sqlite", "make_engine",
+           "require_driver", "sqlite_path"]
 
 
 def _failures() -> tuple[type[BaseException], ...]:
@@ -33,29 +34,6 @@ def _failures() -> tuple[type[BaseException], ...]:
 
 #: Exceptions that mean "the database did not answer, or refused us" (not a bug of ours).
 DATABASE_FAILURES = _failures()
-
-
-def driver_url(url: str) -> str:
-    """The SQLAlchemy URL with the async driver for a configured URL."""
-    if is_postgres(url):
-        return "postgresql+asyncpg://"  # asyncpg itself reads the URL: see make_engine
-    if is_sqlite(url):
-        return "sqlite+aiosqlite:" + url.split(":", 1)[1]
-    raise ConfigError("database_url", "must be a sqlite:/// or postgres:// URL")
-
-
-def require_driver(url: str) -> None:
-    """Raise ConfigError unless the async driver for ``url`` is installed."""
-    driver_url(url)
-    if is_postgres(url) and importlib.util.find_spec("asyncpg") is None:
-        raise ConfigError("database_url", "PostgreSQL needs the asyncpg driver: pip install 'connect-plugin[postgres]'")
-
-
-def sqlite_path(url: str) -> Path | None:
-    """The file of an SQLite URL (``None`` for an in-memory database)."""
-    path = url.split(":///", 1)[1] if ":///" in url else ""
-    path = path.split("?", 1)[0]
-    return Path(path) if path and path != ":memory:" else None
 
 
 def make_engine(url: str, *, pool_size: int, timeout: float, autocommit: bool = False) -> AsyncEngine:
@@ -115,20 +93,3 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
 
-
-def describe_failure(error: BaseException) -> str:
-    """One safe line on why the database did not answer: the kind of failure and the server's reason.
-
-    PostgreSQL's and the OS's messages name users, hosts and databases, never
-    passwords; anything longer than a line is cut.
-    """
-    cause = error
-    for _ in range(5):  # SQLAlchemy wraps the driver's error, which may wrap the server's
-        inner = getattr(cause, "orig", None) or cause.__cause__
-        if inner is None:
-            break
-        cause = inner
-    reason = getattr(cause, "strerror", None) or str(cause).strip().splitlines()[0:1]
-    text = reason if isinstance(reason, str) else (reason[0] if reason else "")
-    text = text[:200]
-    return f"{type(cause).__name__}: {text}" if text else type(cause).__name__

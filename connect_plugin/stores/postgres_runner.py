@@ -20,9 +20,9 @@ import asyncpg
 
 from ..config.database import asyncpg_target
 from ..errors import StoreUnavailable
-from .engine import describe_failure
+from .compiled import Compiled
 from .runner import REVISION_SQL, Duplicate, Missing, Row, Step
-from .statements import Compiled
+from .urls import describe_failure
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

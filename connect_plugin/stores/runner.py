@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from .statements import Compiled
+from .compiled import Compiled
 
 #: Where Alembic keeps the revision a database is at.
 REVISION_SQL = "SELECT version_num FROM alembic_version"

@@ -20,11 +20,12 @@ from typing import Any
 
 from ..config.database import is_sqlite
 from ..errors import CodeTaken, ConfigError, NotFound, StoreUnavailable, TokenReused
-from ..migrate import head_revision
 from ..model import FailureWindow, NewResult, NewSession, StoredSession
-from . import statements as q
-from .engine import require_driver, sqlite_path
+from ..schema_head import shipped_head
+from . import params as q
+from .compiled import Compiled, statements_for
 from .runner import Duplicate, Missing, Row, Runner
+from .urls import require_driver, sqlite_path
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class SqlStore:
         self.timeout = timeout
         self.sqlite = is_sqlite(url)
         self._pool_size = pool_size
-        self._sql = q.compiled_for("sqlite" if self.sqlite else "postgresql")
+        self._sql = statements_for("sqlite" if self.sqlite else "postgresql")
         self._db: Runner | None = None
 
     def __repr__(self) -> str:
@@ -75,7 +76,7 @@ class SqlStore:
     async def check_schema(self) -> None:
         """Raise ``SchemaNotAtHead`` unless the database is at the shipped head revision."""
         found = await self.db.revision()
-        wanted = head_revision()
+        wanted = shipped_head()
         if found != wanted:
             raise SchemaNotAtHead(
                 f"database schema is at revision {found or 'none'}, this plugin needs {wanted}: "
@@ -173,7 +174,7 @@ class SqlStore:
         tokens = await self._delete(self._sql.delete_expired_tokens, q.params(now=now, limit=limit - windows))
         return windows + tokens
 
-    async def _delete(self, stmt: q.Compiled, values: dict[str, Any]) -> int:
+    async def _delete(self, stmt: Compiled, values: dict[str, Any]) -> int:
         if values["p_limit"] <= 0:
             return 0
         return await self.db.count(stmt, values)

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import StoreUnavailable
-from .engine import describe_failure
+from .compiled import Compiled
 from .runner import REVISION_SQL, Duplicate, Missing, Row, Step
-from .statements import Compiled
+from .urls import describe_failure
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -123,6 +123,19 @@ def _revision(conn: sqlite3.Connection) -> str | None:
             return None
         raise
     return row[0] if row is not None else None
+
+
+def sqlite_revision(path: Path) -> str | None:
+    """The Alembic revision of an SQLite file, read directly (``None``: no file, or never migrated)."""
+    if not path.exists():
+        return None
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT)
+    try:
+        return _revision(conn)
+    except sqlite3.Error:
+        return None  # whatever it is, the migration will say it better
+    finally:
+        conn.close()
 
 
 class SqliteRunner:

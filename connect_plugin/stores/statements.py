@@ -1,26 +1,28 @@
 """The SQL store's statements, built once with named parameters and run with values.
 
 Each is the one statement behind a step of the store contract.  SQLAlchemy
-builds them and compiles each once per database (:func:`compiled_for`); the
-store then hands the SQL text straight to the driver (``sqlite3``, asyncpg),
+builds them and compiles each per database (:func:`compile_all`); the store
+hands the SQL text straight to the driver (``sqlite3``, asyncpg),
 which costs a fraction of going through SQLAlchemy's execution layer on every
 request.  Parameters are named ``p_<name>`` (an ``UPDATE`` may not name one
 after a column it sets) and filled in by ``sql.SqlStore`` through :func:`params`.
+
+After changing a statement, run ``python -m connect_plugin.stores.statements``
+to write ``_compiled_sql.py`` again (``compiled.py`` says why it exists).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import cache
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Double, String, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.sql import Executable
 
-from ..model import NewSession
+from .compiled import STATEMENT_NAMES, Compiled, CompiledStatements, Database
+from .params import SESSION_COLUMNS
 from .schema import link_failure_table as f
 from .schema import session_table as t
 from .schema import used_token_table as u
@@ -94,60 +96,6 @@ DELETE_EXPIRED_TOKENS = _bounded_delete(u, u.c.replay_key, u.c.expires_at <= bin
 DELETE_ENDED_WINDOWS = _bounded_delete(f, f.c.window_end, f.c.window_end <= bindparam("p_now"))
 
 
-def params(**values: Any) -> dict[str, Any]:
-    """Values for a statement's parameters: ``params(now=1.0)`` fills ``:p_now``."""
-    return {f"p_{name}": value for name, value in values.items()}
-
-
-def session_values(session: NewSession, now: float) -> dict[str, Any]:
-    """The row of a new session."""
-    result = session.result
-    return {
-        "code_key": session.code_key,
-        "result_key": session.result_key,
-        "purpose": session.purpose,
-        "auth_result": result.jwe if result is not None else None,
-        "feedback": result.feedback if result is not None else False,
-        "contact_id": None,
-        "created_at": now,
-        "last_activity": now,
-    }
-
-
-
-Database = Literal["sqlite", "postgresql"]
-
-#: The columns of a new session row (``session_values``), in the order ``INSERT_SESSION`` names them.
-SESSION_COLUMNS = ("code_key", "result_key", "purpose", "auth_result", "feedback", "contact_id", "created_at",
-                   "last_activity")
-
-
-@dataclass(frozen=True)
-class Compiled:
-    """One statement as a driver runs it: its SQL text and how its parameters are passed.
-
-    SQLite takes named parameters (``:p_now``), so ``named`` gives the values
-    as a mapping; asyncpg takes ``$1, $2, ...``, so ``args`` orders them by
-    ``names``.  ``defaults`` are the values of parameters SQLAlchemy made up
-    itself (the ``0`` of a ``coalesce``, say).  ``returns_rows``: the statement
-    has a ``RETURNING`` or is a ``SELECT``.
-    """
-
-    sql: str
-    names: tuple[str, ...]
-    defaults: Mapping[str, Any]
-    returns_rows: bool
-
-    def named(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        """The parameters for a named-style driver (sqlite3)."""
-        return {**self.defaults, **values} if self.defaults else dict(values)
-
-    def args(self, values: Mapping[str, Any]) -> list[Any]:
-        """The parameters for a numbered-style driver (asyncpg), in order."""
-        defaults = self.defaults
-        return [values[name] if name in values else defaults[name] for name in self.names]
-
-
 def compile_statement(stmt: Executable, database: Database, column_keys: list[str] | None = None) -> Compiled:
     """Compile ``stmt`` once for ``database``."""
     dialect = sqlite.dialect(paramstyle="named") if database == "sqlite" else asyncpg_dialect.dialect()
@@ -158,27 +106,8 @@ def compile_statement(stmt: Executable, database: Database, column_keys: list[st
     return Compiled(str(compiled), tuple(compiled.positiontup or ()), defaults, returns)
 
 
-@dataclass(frozen=True)
-class CompiledStatements:
-    """Every statement of the store, compiled for one database."""
-
-    insert_session: Compiled
-    insert_used_token: Compiled
-    awaits_result: Compiled
-    store_result: Compiled
-    store_result_spending_token: Compiled | None  # PostgreSQL only: SQLite has no data-modifying WITH
-    link: Compiled
-    count_link_failure: Compiled
-    find_by_contact: Compiled
-    delete_idle: Compiled
-    delete_expired_tokens: Compiled
-    delete_ended_windows: Compiled
-    ping: Compiled
-
-
-@cache
-def compiled_for(database: Database) -> CompiledStatements:
-    """The store's statements for ``database``, compiled on first use."""
+def compile_all(database: Database) -> CompiledStatements:
+    """Every statement of the store, compiled by SQLAlchemy for ``database`` (what ``_compiled_sql`` keeps)."""
     def c(stmt: Executable) -> Compiled:
         return compile_statement(stmt, database)
 
@@ -198,7 +127,38 @@ def compiled_for(database: Database) -> CompiledStatements:
     )
 
 
+def render_module() -> str:
+    """The text of ``_compiled_sql.py`` for the statements as they are now."""
+    out = ["# ruff: noqa: E501",
+           '"""Generated by ``python -m connect_plugin.stores.statements``: do not edit (see ``compiled.py``)."""',
+           "", "from typing import Any", ""]
+    for database, variable in (("sqlite", "SQLITE"), ("postgresql", "POSTGRESQL")):
+        compiled = compile_all(database)  # type: ignore[arg-type]
+        out.append(f"{variable}: dict[str, Any] = {{")
+        for name in STATEMENT_NAMES:
+            stmt = getattr(compiled, name)
+            if stmt is None:
+                out.append(f"    {name!r}: None,")
+                continue
+            out.append(f"    {name!r}: {{")
+            out.append(f"        'sql': {stmt.sql!r},")
+            out.append(f"        'names': {list(stmt.names)!r},")
+            out.append(f"        'defaults': {dict(stmt.defaults)!r},")
+            out.append(f"        'returns_rows': {stmt.returns_rows!r},")
+            out.append("    },")
+        out.append("}")
+        out.append("")
+    return "\n".join(out)
+
+
+GENERATED = Path(__file__).with_name("_compiled_sql.py")
+
+
 __all__ = ["AWAITS_RESULT", "DELETE_ENDED_WINDOWS", "DELETE_EXPIRED_TOKENS", "DELETE_IDLE", "FIND_BY_CONTACT",
            "INSERT_SESSION", "INSERT_USED_TOKEN", "LINK", "STORE_RESULT", "STORE_RESULT_SPENDING_TOKEN",
-           "Compiled", "CompiledStatements", "compile_statement", "compiled_for", "count_link_failure", "params",
-           "session_values"]
+           "compile_all", "compile_statement", "count_link_failure", "render_module"]
+
+
+if __name__ == "__main__":
+    GENERATED.write_text(render_module())
+    print(f"wrote {GENERATED}")
