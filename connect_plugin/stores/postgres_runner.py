@@ -52,7 +52,7 @@ class PostgresRunner:
         """Make the pool; it connects on first use, so a server that is down now is not an error."""
         self._pool = await asyncpg.create_pool(
             self._dsn, min_size=0, max_size=self._pool_size, timeout=self._connect_timeout,
-            command_timeout=self._timeout, max_inactive_connection_lifetime=IDLE_LIFETIME,
+            command_timeout=self._timeout, max_inactive_connection_lifetime=IDLE_LIFETIME, reset=_nothing_to_reset,
         )
 
     async def close(self) -> None:
@@ -136,6 +136,16 @@ class PostgresRunner:
             finally:
                 await self._pool.release(conn)
         raise AssertionError("unreachable")
+
+
+async def _nothing_to_reset(_conn: asyncpg.Connection) -> None:
+    """A connection back in the pool keeps its state: the store sets none.
+
+    asyncpg's default sends ``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL`` on every release, a round trip per store operation.  The
+    store's connections only ever run its own statements (no locks, cursors,
+    ``LISTEN`` or ``SET``); an open transaction is still rolled back by asyncpg.
+    """
 
 
 def _unavailable(error: BaseException) -> StoreUnavailable:
