@@ -43,16 +43,28 @@ class RandomDigits:
         self.length = length
 
     def generate(self) -> str:
-        """A fresh code from the operating system's CSPRNG."""
-        return "".join(secrets.choice(string.digits) for _ in range(self.length))
+        """A fresh code from the operating system's CSPRNG (one draw below ``10**length``, zero-padded)."""
+        return str(secrets.randbelow(10**self.length)).zfill(self.length)
 
     def __repr__(self) -> str:
         return f"RandomDigits(length={self.length})"
 
 
+#: Random bytes below this map evenly onto ``RESULT_ALPHABET`` (``byte % 62``); larger ones are drawn again.
+_EVEN_BYTES = 256 - 256 % len(RESULT_ALPHABET)
+
+
 def new_result_code(length: int) -> str:
-    """A fresh result code: ``length`` random characters from ``[A-Za-z0-9]``."""
-    return "".join(secrets.choice(RESULT_ALPHABET) for _ in range(length))
+    """A fresh result code: ``length`` uniformly random characters from ``[A-Za-z0-9]``.
+
+    Drawn from the operating system's CSPRNG a few bytes at a time (not one
+    call per character), each byte kept only if it maps evenly onto the alphabet.
+    """
+    chars: list[str] = []
+    while len(chars) < length:
+        chars += [RESULT_ALPHABET[b % len(RESULT_ALPHABET)]
+                  for b in secrets.token_bytes(length - len(chars) + 8) if b < _EVEN_BYTES]
+    return "".join(chars[:length])
 
 
 def result_key(result_code: str) -> str:
