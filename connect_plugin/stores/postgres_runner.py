@@ -112,7 +112,7 @@ class PostgresRunner:
 
     async def _run(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         if self._pool is None:
-            raise RuntimeError("store not opened")
+            raise StoreUnavailable("the session store is closed")
         for retry in (True, False):
             try:
                 conn = await self._pool.acquire(timeout=self._timeout)

@@ -37,9 +37,12 @@ class _Lane:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"connect-plugin-sqlite-{name}")
         self._connect = connect
         self._conn: sqlite3.Connection | None = None
+        self._closed = False
 
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work`` with this lane's connection, on its thread."""
+        if self._closed:
+            raise StoreUnavailable("the session store is closed")
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pool, self._call, work)
         except (Duplicate, Missing):
@@ -66,7 +69,10 @@ class _Lane:
                 self._conn = None
 
     async def close(self) -> None:
-        """Close the connection on its thread, then stop the thread."""
+        """Close the connection on its thread, then stop the thread (once; again does nothing)."""
+        if self._closed:
+            return
+        self._closed = True
         await asyncio.get_running_loop().run_in_executor(self._pool, self._drop)
         self._pool.shutdown(wait=True)
 
