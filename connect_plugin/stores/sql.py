@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import exc, text
-from sqlalchemy.engine import Result, Row
+from sqlalchemy.engine import CursorResult, Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
 
@@ -35,7 +35,7 @@ from .engine import DATABASE_FAILURES, describe_failure, is_sqlite, make_engine,
 log = logging.getLogger(__name__)
 
 
-def _first(result: Result[Any]) -> Row[Any] | None:
+def _first(result: CursorResult[Any]) -> Row[Any] | None:
     return result.first() if result.returns_rows else None
 
 
