@@ -42,10 +42,10 @@ class PluginApplication(Application):
 
     Handlers reach these through ``BaseHandler.app``: the flow service, the
     plugin's settings (``config``; Tornado's own are ``settings``), the agent
-    sign-in, the count of requests in flight and whether the plugin is stopping.
-    Every request gets an id (``logs.begin_request``, ``X-Request-Id``) and
-    passes ``http_guard.RequestGuard`` before routing; every answered request
-    is logged and measured (``log_request``).
+    sign-in and the count of requests in flight.  Every request gets an id
+    (``logs.begin_request``, ``X-Request-Id``) and passes
+    ``http_guard.RequestGuard`` before routing; every answered request is
+    logged and measured (``log_request``).
     """
 
     def __init__(self, service: FlowService, agent_auth: AgentAuth, **tornado_settings: Any) -> None:
@@ -54,7 +54,6 @@ class PluginApplication(Application):
         self.agent_auth = agent_auth
         self.metrics: Metrics = service.metrics
         self.in_flight = h.InFlight()
-        self.closing = False
         self.guard = RequestGuard(self.config)
         routes = [
             (r"/start_communication", h.StartHandler),
@@ -191,8 +190,8 @@ class Runtime:
             await self.metrics_server.close_all_connections()
         if self.server is not None:
             self.server.stop()
-            self.app.closing = True
-            await self.parts.notifier.close()  # long-lived requests end now
+            self.service.end_watches()  # live displays let go at their next wake,
+            await self.parts.notifier.close()  # which is now: long-lived requests end
             try:
                 await asyncio.wait_for(self._drain(), grace)
             except TimeoutError:

@@ -116,7 +116,7 @@ def derived_secret(decryption_key: PrivateKey) -> bytes:
         material = b"RSA" + p.to_bytes(size, "big") + q.to_bytes(size, "big")
     else:
         material = b"EC" + int(key.d).to_bytes(32, "big")
-    return HKDF(material, 32, b"", SHA256, 1, context=DERIVED_SECRET_INFO)  # type: ignore[return-value]
+    return HKDF(material, 32, b"", SHA256, 1, context=DERIVED_SECRET_INFO)
 
 
 def _secret_file(path: Path) -> bytes:

@@ -97,7 +97,7 @@ class FeedbackPolicy:
 class FeedbackResolver(Resolver):
     """A resolver that hands the HTTP client only the addresses ``FeedbackPolicy`` allows."""
 
-    def initialize(self, policy: FeedbackPolicy, resolver: Resolver | None = None) -> None:  # type: ignore[override]
+    def initialize(self, policy: FeedbackPolicy, resolver: Resolver | None = None) -> None:
         """``policy`` decides; ``resolver`` (default: the event loop's ``getaddrinfo``) answers."""
         self.policy = policy
         self.inner = resolver or DefaultLoopResolver()

@@ -246,7 +246,7 @@ class _Copier:
                                       "(is --from the database of the reference plugin?)")
         if kind not in ("r", "p"):
             raise ReferenceTableError(f"{TABLE!r} in the reference's database is not a table")
-        found = dict((await conn.execute(text(
+        found: dict[str, str] = dict((await conn.execute(text(
             "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
             "WHERE a.attrelid = to_regclass(:t) AND a.attnum > 0 AND NOT a.attisdropped"), {"t": TABLE})).all())
         for column, types in COLUMNS.items():

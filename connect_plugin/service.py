@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from . import codes, tokens
 from .budget import WINDOW_SECONDS, LinkBudget
 from .config import Settings
+from .display import DisplayWatch, display_labels
 from .errors import CodesExhausted, CodeTaken, InvalidToken, NotFound, PluginError, TokenReused, TooManyRequests
 from .feedback import LOGOUT, USER_ACTIVE, SessionFeedback
 from .hookspecs import CodeGenerator, Notifier, SessionStore, Translator
@@ -108,6 +109,7 @@ class FlowService:
         self._rereads = ThreadPoolExecutor(1, thread_name_prefix="connect-plugin-reread")
         self._pending_receipts = 0
         self._background: set[asyncio.Task[None]] = set()
+        self._watches_end = False
 
     def __repr__(self) -> str:
         return f"FlowService(store={self.store!r})"
@@ -223,6 +225,29 @@ class FlowService:
         if stored.auth_result is not None:
             result = await self._reread(stored.auth_result)
         return SessionInfo(stored.purpose, result)
+
+    def watch(self, contact_id: str, viewer: Agent, *, accept_language: str | None = None,
+              until: asyncio.Event | None = None) -> DisplayWatch:
+        """An agent's display following one call: ``async with`` it, then iterate it (``display.DisplayWatch``).
+
+        Each read is a :meth:`session_info` by ``viewer`` (audited as such); the
+        watch ends when ``until`` is set, when the plugin stops, or when the
+        viewer's sign-in ends.
+        """
+        return DisplayWatch(
+            contact_id, viewer, functools.partial(self.session_info, contact_id, viewer=viewer),
+            notifier=self.notifier, translator=self.translator, metrics=self.metrics,
+            accept_language=accept_language, default_locale=self.settings.default_locale,
+            keepalive=float(self.settings.events_keepalive), stopping=lambda: self._watches_end, until=until,
+        )
+
+    def display_labels(self, accept_language: str | None) -> dict[str, Any]:
+        """The display's labels for a browser's ``Accept-Language`` (the first thing a watch gives, too)."""
+        return display_labels(self.translator, accept_language, self.settings.default_locale)
+
+    def end_watches(self) -> None:
+        """The plugin is stopping: every watch ends at its next wake (closing the notifier wakes them all)."""
+        self._watches_end = True
 
     async def cleanup(self) -> int:
         """Delete sessions idle for longer than ``session_ttl`` and records that ended; return sessions deleted.

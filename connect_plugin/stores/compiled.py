@@ -71,8 +71,9 @@ def statements_for(database: Database) -> CompiledStatements:
     from . import _compiled_sql
 
     table = _compiled_sql.SQLITE if database == "sqlite" else _compiled_sql.POSTGRESQL
-    return CompiledStatements(**{
+    found: dict[str, Any] = {
         name: None if table.get(name) is None else Compiled(table[name]["sql"], tuple(table[name]["names"]),
                                                             table[name]["defaults"], table[name]["returns_rows"])
         for name in STATEMENT_NAMES
-    })
+    }
+    return CompiledStatements(**found)

@@ -26,6 +26,8 @@ from .urls import describe_failure
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: A connection lent by the pool (asyncpg's proxy around a ``Connection``).
+Pooled = Any
 #: Failures of the connection itself (as opposed to an error the server reported on a live connection).
 CONNECTION_FAILURES = (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError, TimeoutError)
 #: Failures that leave no doubt that nothing reached the server: the connection had died in the pool
@@ -84,7 +86,7 @@ class PostgresRunner:
     async def atomically(self, steps: Sequence[Step]) -> list[Row | None]:
         """The steps in one transaction."""
 
-        async def work(conn: asyncpg.Connection) -> list[Row | None]:
+        async def work(conn: Pooled) -> list[Row | None]:
             out: list[Row | None] = []
             async with conn.transaction():
                 for index, (stmt, values) in enumerate(steps):
@@ -102,7 +104,7 @@ class PostgresRunner:
     async def revision(self) -> str | None:
         """The Alembic revision the database is at."""
 
-        async def work(conn: asyncpg.Connection) -> str | None:
+        async def work(conn: Pooled) -> str | None:
             try:
                 return await conn.fetchval(REVISION_SQL)
             except asyncpg.UndefinedTableError:
@@ -110,7 +112,7 @@ class PostgresRunner:
 
         return await self._run(work)
 
-    async def _run(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    async def _run(self, work: Callable[[Pooled], Awaitable[T]]) -> T:
         if self._pool is None:
             raise StoreUnavailable("the session store is closed")
         for retry in (True, False):

@@ -14,7 +14,7 @@ to write ``_compiled_sql.py`` again (``compiled.py`` says why it exists).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Double, String, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -99,7 +99,7 @@ DELETE_ENDED_WINDOWS = _bounded_delete(f, f.c.window_end, f.c.window_end <= bind
 def compile_statement(stmt: Executable, database: Database, column_keys: list[str] | None = None) -> Compiled:
     """Compile ``stmt`` once for ``database``."""
     dialect = sqlite.dialect(paramstyle="named") if database == "sqlite" else asyncpg_dialect.dialect()
-    compiled: Any = stmt.compile(dialect=dialect, column_keys=column_keys)
+    compiled: Any = cast(Any, stmt).compile(dialect=dialect, column_keys=column_keys)
     defaults = {name: bind.value for bind, name in compiled.bind_names.items()
                 if not bind.required and bind.value is not None}
     returns = bool(getattr(stmt, "is_select", False)) or bool(getattr(compiled, "returning", None))
