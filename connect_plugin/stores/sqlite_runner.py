@@ -4,9 +4,15 @@ Writes go through one thread with one connection (SQLite has one writer at a
 time anyway: queuing them here beats fighting over the file lock); reads go
 through another thread with its own connection, which WAL mode lets read while
 a write is under way.  A store operation is one hop to its thread, whatever
-the number of statements, and the driver's work (and ``fsync``) runs there
-without holding the event loop.  ``synchronous=FULL``: a commit that answered
-is on disk.
+the number of statements, and the driver's work runs there without holding
+the event loop.
+
+``synchronous=FULL``: a write is answered only once it is on disk.  The
+``fsync`` that costs is shared: the writer takes every write waiting when it
+starts a transaction, runs each inside a savepoint of its own (a failed one
+is undone alone), commits them together and only then answers them (group
+commit).  One write alone is one transaction, as before; under load, one
+``fsync`` serves many.
 """
 
 from __future__ import annotations
@@ -14,11 +20,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import queue
 import sqlite3
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from ..errors import StoreUnavailable
 from .compiled import Compiled
@@ -28,6 +36,11 @@ from .urls import describe_failure
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 BUSY_TIMEOUT = 5.0  # seconds a statement waits for another process's lock on the file
+
+
+def _unavailable(error: BaseException) -> StoreUnavailable:
+    log.warning("session store error: %s", type(error).__name__)
+    return StoreUnavailable("the session store does not answer", reason=describe_failure(error))
 
 
 class _Lane:
@@ -48,8 +61,7 @@ class _Lane:
         except (Duplicate, Missing):
             raise
         except (sqlite3.Error, OSError) as error:
-            log.warning("session store error: %s", type(error).__name__)
-            raise StoreUnavailable("the session store does not answer", reason=describe_failure(error)) from None
+            raise _unavailable(error) from None
 
     def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
         if self._conn is None:
@@ -75,6 +87,121 @@ class _Lane:
         self._closed = True
         await asyncio.get_running_loop().run_in_executor(self._pool, self._drop)
         self._pool.shutdown(wait=True)
+
+
+#: Most writes committed together (a bound on how long the first of them waits for the others).
+MAX_GROUP = 64
+
+
+class _Job:
+    """One write waiting for the writer: the work, and where its answer goes."""
+
+    __slots__ = ("future", "loop", "work")
+
+    def __init__(self, work: Callable[[sqlite3.Connection], Any], loop: asyncio.AbstractEventLoop) -> None:
+        self.work = work
+        self.loop = loop
+        self.future: asyncio.Future[Any] = loop.create_future()
+
+    def answer(self, result: Any = None, error: BaseException | None = None) -> None:
+        """Hand the outcome to the event loop (from the writer's thread)."""
+        self.loop.call_soon_threadsafe(self._settle, result, error)
+
+    def _settle(self, result: Any, error: BaseException | None) -> None:
+        if self.future.done():  # the caller gave up waiting
+            return
+        if error is not None:
+            self.future.set_exception(error)
+        else:
+            self.future.set_result(result)
+
+
+class _WriteLane:
+    """The writing thread: each write in a savepoint of its own, the writes waiting committed together."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+        self._connect = connect
+        self._conn: sqlite3.Connection | None = None
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` (which must not begin or end transactions) and answer once it is committed."""
+        if self._closed:
+            raise StoreUnavailable("the session store is closed")
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, name="connect-plugin-sqlite-write", daemon=True)
+            self._thread.start()
+        job = _Job(work, asyncio.get_running_loop())
+        self._jobs.put(job)
+        return cast(T, await job.future)
+
+    async def close(self) -> None:
+        """Finish the writes queued, close the connection and stop the thread (once)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._thread is not None:
+            self._jobs.put(None)
+            await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+
+    def _serve(self) -> None:
+        while True:
+            first = self._jobs.get()
+            if first is None:
+                break
+            group = [first]
+            while len(group) < MAX_GROUP:
+                try:
+                    more = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._jobs.put(None)  # stop after this group
+                    break
+                group.append(more)
+            self._commit(group)
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _commit(self, group: list[_Job]) -> None:
+        outcomes: list[tuple[_Job, Any, BaseException | None]] = []
+        try:
+            if self._conn is None:
+                self._conn = self._connect()
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            for job in group:
+                conn.execute("SAVEPOINT write")
+                try:
+                    result = job.work(conn)
+                except (Duplicate, Missing) as refused:  # the contract's answers: undo this write alone
+                    conn.execute("ROLLBACK TO write")
+                    outcomes.append((job, None, refused))
+                else:
+                    outcomes.append((job, result, None))
+                conn.execute("RELEASE write")
+            conn.execute("COMMIT")
+        except (sqlite3.Error, OSError) as error:  # nothing of the group is kept: every write fails
+            self._abandon()
+            failure = _unavailable(error)
+            for job in group:
+                job.answer(error=failure)
+            return
+        for job, result, refused in outcomes:
+            job.answer(result, refused)
+
+    def _abandon(self) -> None:
+        if self._conn is None:
+            return
+        try:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            self._conn.close()  # the file may have gone or changed: open it again next time
+            self._conn = None
 
 
 def _connect(path: Path | None) -> sqlite3.Connection:
@@ -105,20 +232,14 @@ def _count(conn: sqlite3.Connection, stmt: Compiled, values: Mapping[str, Any]) 
 
 
 def _atomically(conn: sqlite3.Connection, steps: Sequence[Step]) -> list[Row | None]:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        out: list[Row | None] = []
-        for index, (stmt, values) in enumerate(steps):
-            rows = _rows(conn, stmt, values, index)
-            if stmt.returns_rows and not rows:
-                raise Missing(index)
-            out.append(rows[0] if rows else None)
-        conn.execute("COMMIT")
-        return out
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+    """The steps of one write (the writer's savepoint undoes them all if one is refused)."""
+    out: list[Row | None] = []
+    for index, (stmt, values) in enumerate(steps):
+        rows = _rows(conn, stmt, values, index)
+        if stmt.returns_rows and not rows:
+            raise Missing(index)
+        out.append(rows[0] if rows else None)
+    return out
 
 
 def _revision(conn: sqlite3.Connection) -> str | None:
@@ -150,8 +271,9 @@ class SqliteRunner:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         connect = functools.partial(_connect, path)
-        self._writer = _Lane("write", connect)
-        self._reader = self._writer if path is None else _Lane("read", connect)
+        self._writer = _WriteLane(connect)
+        # An in-memory database exists once per connection: there, reads take the writer's.
+        self._reader: _Lane | _WriteLane = self._writer if path is None else _Lane("read", connect)
 
     def __repr__(self) -> str:
         return "SqliteRunner()"

@@ -1,0 +1,79 @@
+"""The SQLite writer commits the writes waiting together (one fsync), yet each write succeeds or fails alone.
+
+Real SQLite files, the real store, many writes at once so that they share
+transactions: a refused write (a code clash, a replayed token) leaves the
+others of its group stored, and nothing is answered before its commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+
+import pytest
+
+from connect_plugin.errors import CodeTaken, NotFound, TokenReused
+from connect_plugin.model import NewResult, NewSession
+from connect_plugin.stores.sql import SqlStore
+from connect_plugin.stores.urls import sqlite_path
+
+
+def session(n: int, code: int | None = None) -> NewSession:
+    return NewSession(f"code-{n if code is None else code}", f"result-{n}", "report_move", None)
+
+
+def rows(url: str, sql: str) -> list[tuple[object, ...]]:
+    path = sqlite_path(url)
+    assert path is not None
+    with sqlite3.connect(path) as conn:
+        return conn.execute(sql).fetchall()
+
+
+@pytest.mark.parametrize("clashes", [1, 10])
+def test_a_refused_write_in_a_group_leaves_the_others_stored(sqlite_url: str, clashes: int) -> None:
+    async def check() -> list[object]:
+        store = SqlStore(sqlite_url)
+        await store.open()
+        try:
+            await store.create(session(0), time.time())
+            # 60 at once: the clashing ones reuse session 0's code.
+            writes = [store.create(session(n, code=0 if n <= clashes else None), time.time()) for n in range(1, 61)]
+            return await asyncio.gather(*writes, return_exceptions=True)
+        finally:
+            await store.close()
+
+    outcomes = asyncio.run(check())
+    assert [type(o) for o in outcomes[:clashes]] == [CodeTaken] * clashes
+    assert outcomes[clashes:] == [None] * (60 - clashes)
+    stored = {key for (key,) in rows(sqlite_url, "SELECT result_key FROM comm_session")}
+    assert stored == {"result-0"} | {f"result-{n}" for n in range(clashes + 1, 61)}
+
+
+def test_a_write_of_two_statements_is_undone_whole_when_its_second_is_refused(sqlite_url: str) -> None:
+    now = time.time()
+
+    def result(replay: str) -> NewResult:
+        return NewResult(jwe="x.y.z.w.v", replay_key=replay, replay_expires=now + 600, feedback=False)
+
+    async def check() -> list[object]:
+        store = SqlStore(sqlite_url)
+        await store.open()
+        try:
+            await asyncio.gather(*(store.create(session(n), now) for n in range(20)))
+            # Session 0..9 each get a result; 10..19 replay the token of 0..9 (refused: nothing stored for them).
+            writes = [store.store_result(f"result-{n}", result(f"token-{n % 10}"), now) for n in range(20)]
+            writes.append(store.store_result("result-unknown", result("token-99"), now))
+            return await asyncio.gather(*writes, return_exceptions=True)
+        finally:
+            await store.close()
+
+    outcomes = asyncio.run(check())
+    assert outcomes[:10] == [None] * 10
+    assert [type(o) for o in outcomes[10:20]] == [TokenReused] * 10
+    assert type(outcomes[20]) is NotFound
+    with_result = rows(sqlite_url, "SELECT result_key FROM comm_session WHERE auth_result IS NOT NULL")
+    assert sorted(key for (key,) in with_result) == sorted(f"result-{n}" for n in range(10))
+    # The unknown session's token was not spent: its result can still be used elsewhere.
+    spent = {key for (key,) in rows(sqlite_url, "SELECT replay_key FROM comm_used_token")}
+    assert spent == {f"token-{n}" for n in range(10)}
