@@ -47,7 +47,7 @@ CRYPTO_THREADS = max(1, min(4, (os.cpu_count() or 1) // 2))
 #: without any decryption: a flood of tokens for a live code cannot pile up work the event loop must carry.
 MAX_PENDING_RECEIPTS = 16
 #: Rows per delete while cleaning up: each statement is short, and other requests run in between.
-CLEANUP_BATCH = 1000
+CLEANUP_BATCH = 500
 
 T = TypeVar("T")
 

@@ -1,9 +1,12 @@
 """A notifier for several plugin instances on one PostgreSQL database: ``LISTEN``/``NOTIFY``.
 
 Each instance keeps one dedicated connection that listens on one channel.
-``publish`` wakes local displays at once and sends ``NOTIFY`` so that every
-other instance wakes its own.  The payload is ``<instance>:<contact id>``: no
-personal data, and an instance ignores its own echoes.
+``publish`` wakes local displays at once and queues a ``NOTIFY`` so that every
+other instance wakes its own: the request that changed the session does not
+wait for it, and the changes queued while one ``NOTIFY`` is under way go
+together in the next (one statement, one round trip).  The payload is
+``<instance>:<contact id>``: no personal data, and an instance ignores its own
+echoes.
 
 When the listening connection drops, the notifier reconnects with back-off;
 once back it wakes every local display, because events sent while it was
@@ -46,6 +49,8 @@ class PostgresNotifier(LocalNotifier):
         # second while one is under way (NOTIFYs from concurrent requests, heartbeats).
         self._lock = asyncio.Lock()
         self.connected = asyncio.Event()
+        self._outbox: list[str] = []
+        self._sender: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"PostgresNotifier(instance={self._instance})"
@@ -55,7 +60,9 @@ class PostgresNotifier(LocalNotifier):
         self._task = asyncio.create_task(self._listen_forever())
 
     async def close(self) -> None:
-        """Stop listening and wake local displays."""
+        """Send what is queued, stop listening and wake local displays."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.flush(), self._timeout * 2)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -64,23 +71,38 @@ class PostgresNotifier(LocalNotifier):
         await super().close()
 
     async def publish(self, contact_id: str) -> None:
-        """Wake local displays, then tell the other instances."""
+        """Wake local displays, and queue a word to the other instances (sent in the background)."""
         self.deliver(contact_id)
-        payload = f"{self._instance}:{contact_id}"
-        try:
-            conn = self._conn
-            if conn is not None and not conn.is_closed():
-                async with self._lock:
-                    await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload, timeout=self._timeout)
-                return
-            conn = await asyncpg.connect(self._dsn, timeout=self._connect_timeout)
+        self._outbox.append(f"{self._instance}:{contact_id}")
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.get_running_loop().create_task(self._send_outbox())
+
+    async def flush(self) -> None:
+        """Wait until every word queued so far has been sent (or given up on)."""
+        while self._sender is not None and not self._sender.done():
+            await asyncio.shield(self._sender)
+
+    async def _send_outbox(self) -> None:
+        while self._outbox:
+            payloads, self._outbox = self._outbox, []
             try:
-                await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload, timeout=self._timeout)
-            finally:
-                await conn.close(timeout=self._timeout)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
-            # The write itself succeeded; other instances' displays catch up when they reconnect.
-            log.warning("could not NOTIFY other instances: %s", type(error).__name__)
+                await self._notify(payloads)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
+                # The writes themselves succeeded; other instances' displays catch up when they reconnect.
+                log.warning("could not NOTIFY other instances: %s", type(error).__name__)
+
+    async def _notify(self, payloads: list[str]) -> None:
+        statement = "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload"
+        conn = self._conn
+        if conn is not None and not conn.is_closed():
+            async with self._lock:
+                await conn.execute(statement, CHANNEL, payloads, timeout=self._timeout)
+            return
+        conn = await asyncpg.connect(self._dsn, timeout=self._connect_timeout)
+        try:
+            await conn.execute(statement, CHANNEL, payloads, timeout=self._timeout)
+        finally:
+            await conn.close(timeout=self._timeout)
 
     # -- the listening connection -------------------------------------------------------
 
