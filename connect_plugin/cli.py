@@ -128,14 +128,43 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _migrate_sqlite(settings: Settings) -> None:
-    """Bring the embedded SQLite database to head; one cheap read (no Alembic) when it is there already."""
+    """Bring the embedded SQLite database to head; one cheap read (no Alembic) when it is there already.
+
+    A migration runs in a child process: Alembic and SQLAlchemy would otherwise
+    stay loaded in the server for its whole life (about 20 MB) for a step of
+    its first second.
+    """
     path = sqlite_path(settings.database_url)
     head = shipped_head()
-    if path is None or sqlite_revision(path) != head:
+    if path is None:  # in memory: only this process can see it
         from . import migrate
 
         migrate.upgrade(settings.database_url, code_secret=code_secret_for(settings))
+    elif sqlite_revision(path) != head:
+        _upgrade_in_child(settings.database_url, code_secret_for(settings))
     log.info("SQLite database %s is at revision %s", path, head)
+
+
+def _upgrade_in_child(url: str, code_secret: bytes) -> None:
+    """``migrate.upgrade`` in a fresh process (the secret travels through a pipe, not the command line)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
+        failure = child.submit(_upgrade, url, code_secret).result()
+    if failure is not None:
+        raise StoreUnavailable(failure[0], reason=failure[1])
+
+
+def _upgrade(url: str, code_secret: bytes) -> tuple[str | None, str] | None:
+    """Run in the child: the upgrade; a ``StoreUnavailable`` comes back as ``(detail, reason)``."""
+    from . import migrate
+
+    try:
+        migrate.upgrade(url, code_secret=code_secret)
+    except StoreUnavailable as error:
+        return error.detail, error.reason
+    return None
 
 
 async def _run_server(settings: Settings) -> int:

@@ -190,8 +190,8 @@ class _WriteLane:
             for job in group:
                 job.answer(error=failure)
             return
-        for job, result, refused in outcomes:
-            job.answer(result, refused)
+        for job, result, outcome_error in outcomes:
+            job.answer(result, outcome_error)
 
     def _abandon(self) -> None:
         if self._conn is None:
