@@ -46,8 +46,14 @@ CRYPTO_THREADS = max(1, min(4, (os.cpu_count() or 1) // 2))
 #: Receipts that may wait for a crypto thread at once; beyond, a token is refused at once (429, Retry-After: 1)
 #: without any decryption: a flood of tokens for a live code cannot pile up work the event loop must carry.
 MAX_PENDING_RECEIPTS = 16
-#: Rows per delete while cleaning up: each statement is short, and other requests run in between.
+#: Most rows per delete while cleaning up: each statement is short, and other requests run in between.
 CLEANUP_BATCH = 500
+#: Fewest rows per delete: the batch shrinks towards this while a delete takes longer than ``CLEANUP_STEP``.
+CLEANUP_MIN_BATCH = 50
+#: Seconds one delete should take at most: a write that arrives meanwhile waits about this long.
+CLEANUP_STEP = 0.010
+#: Seconds of rest between two deletes while cleaning up: the database's other writers (and its disk) get a turn.
+CLEANUP_PAUSE = 0.005
 
 T = TypeVar("T")
 
@@ -353,11 +359,20 @@ def _replayed() -> InvalidToken:
 
 
 async def _in_batches(delete: Callable[[float, int], Coroutine[Any, Any, int]], limit_time: float) -> int:
-    """Call a store's bounded delete until it deletes less than a batch; how many in all."""
-    total = 0
+    """Call a store's bounded delete until it deletes less than a batch; how many in all.
+
+    The batch is sized by time: at most ``CLEANUP_BATCH`` rows, fewer while a
+    delete takes longer than ``CLEANUP_STEP`` (a large table, a slow disk), so
+    that the requests queued behind one wait about that long.
+    """
+    total, size = 0, CLEANUP_BATCH
     while True:
-        deleted = await delete(limit_time, CLEANUP_BATCH)
+        began = time.monotonic()
+        deleted = await delete(limit_time, size)
+        took = time.monotonic() - began
         total += deleted
-        if deleted < CLEANUP_BATCH:
+        if deleted < size:
             return total
-        await asyncio.sleep(0)  # requests waiting for the database go first
+        if took > 0:
+            size = max(CLEANUP_MIN_BATCH, min(CLEANUP_BATCH, int(size * CLEANUP_STEP / took)))
+        await asyncio.sleep(CLEANUP_PAUSE)  # requests waiting for the database go first

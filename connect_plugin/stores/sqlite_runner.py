@@ -13,11 +13,19 @@ starts a transaction, runs each inside a savepoint of its own (a failed one
 is undone alone), commits them together and only then answers them (group
 commit).  One write alone is one transaction, as before; under load, one
 ``fsync`` serves many.
+
+Checkpoints (copying the write-ahead log back into the database file, with
+their own ``fsync``) are not left to whichever write happens to fill the log,
+where they would hold up every write queued behind it: the writer's
+connection has ``wal_autocheckpoint`` off, and a third thread with its own
+connection runs a ``PASSIVE`` checkpoint every ``CHECKPOINT_INTERVAL``
+seconds, which never waits for the writer nor makes it wait.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import queue
@@ -36,6 +44,7 @@ from .urls import describe_failure
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 BUSY_TIMEOUT = 5.0  # seconds a statement waits for another process's lock on the file
+CHECKPOINT_INTERVAL = 1.0  # seconds between checkpoints of the write-ahead log
 
 
 def _unavailable(error: BaseException) -> StoreUnavailable:
@@ -204,13 +213,19 @@ class _WriteLane:
             self._conn = None
 
 
-def _connect(path: Path | None) -> sqlite3.Connection:
+def _connect(path: Path | None, *, autocheckpoint: bool = True) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path) if path is not None else ":memory:", timeout=BUSY_TIMEOUT,
                            isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
+    if not autocheckpoint:
+        conn.execute("PRAGMA wal_autocheckpoint=0")
     return conn
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 def _rows(conn: sqlite3.Connection, stmt: Compiled, values: Mapping[str, Any], step: int = 0) -> list[Row]:
@@ -271,23 +286,40 @@ class SqliteRunner:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         connect = functools.partial(_connect, path)
-        self._writer = _WriteLane(connect)
-        # An in-memory database exists once per connection: there, reads take the writer's.
+        # An in-memory database exists once per connection: there, the writer's is the only one.
+        self._writer = _WriteLane(functools.partial(_connect, path, autocheckpoint=path is None))
         self._reader: _Lane | _WriteLane = self._writer if path is None else _Lane("read", connect)
+        self._checkpointer = None if path is None else _Lane("checkpoint", connect)
+        self._checkpoints: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return "SqliteRunner()"
 
     async def open(self) -> None:
-        """Make the file's folder; connections open on first use."""
+        """Make the file's folder and start checkpointing; connections open on first use."""
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self._checkpointer is not None:
+            self._checkpoints = asyncio.get_running_loop().create_task(self._checkpoint_forever(self._checkpointer))
+
+    async def _checkpoint_forever(self, lane: _Lane) -> None:
+        while True:
+            await asyncio.sleep(CHECKPOINT_INTERVAL)
+            with contextlib.suppress(StoreUnavailable):  # logged by the lane; the next round tries again
+                await lane.run(_checkpoint)
 
     async def close(self) -> None:
-        """Close both connections and stop their threads."""
+        """Stop checkpointing, close the connections and stop their threads."""
+        if self._checkpoints is not None:
+            self._checkpoints.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpoints
+            self._checkpoints = None
         await self._writer.close()
         if self._reader is not self._writer:
             await self._reader.close()
+        if self._checkpointer is not None:
+            await self._checkpointer.close()
 
     async def read(self, stmt: Compiled, values: Mapping[str, Any]) -> Row | None:
         """A read, on the reading lane."""
