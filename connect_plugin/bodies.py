@@ -20,7 +20,7 @@ from typing import Any
 from .errors import BadRequest, UnsupportedMediaType
 
 MAX_DEPTH = 32  # the protocol's bodies are flat objects
-MAX_NUMBER_DIGITS = 32
+MAX_NUMBER_DIGITS = 1000  # far beyond any number meant here; well inside what int() parses quickly
 
 #: Media types the result endpoint accepts, besides none at all: the ecosystem's
 #: ``application/jwt`` (the core and every authentication plugin send it), the
