@@ -12,6 +12,7 @@ in the pool is noticed there and replaced before use.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -126,18 +127,33 @@ class PostgresRunner:
                 raise Duplicate() from None
             except (Duplicate, Missing):
                 raise
-            except DIED_IN_POOL as error:
-                conn.terminate()
-                if not retry:
+            except (asyncpg.PostgresError, *DIED_IN_POOL, *CONNECTION_FAILURES) as error:
+                if not isinstance(error, CONNECTION_FAILURES) and not _died_in_pool(error):
+                    raise _unavailable(error) from None  # the server refused the statement: the connection is fine
+                _close(conn)  # never hand this connection out again
+                if not (retry and _died_in_pool(error)):
                     raise _unavailable(error) from None
-            except CONNECTION_FAILURES as error:
-                conn.terminate()  # half-way through a command: never hand this connection out again
-                raise _unavailable(error) from None
-            except asyncpg.PostgresError as error:
-                raise _unavailable(error) from None
             finally:
                 await self._pool.release(conn)
         raise AssertionError("unreachable")
+
+
+def _died_in_pool(error: BaseException) -> bool:
+    """Whether ``error`` says the connection was dead before the statement reached the server.
+
+    Either asyncpg refused to send on it, or the server had terminated it (an
+    administrator's ``pg_terminate_backend``, a restart) while it sat in the pool.
+    """
+    if isinstance(error, DIED_IN_POOL):
+        return True
+    return isinstance(error, asyncpg.ConnectionDoesNotExistError) and isinstance(
+        error.__cause__, asyncpg.AdminShutdownError)
+
+
+def _close(conn: Pooled) -> None:
+    """Close a pooled connection at once (asyncpg may already have taken it back, closed)."""
+    with contextlib.suppress(asyncpg.InterfaceError):
+        conn.terminate()
 
 
 async def _nothing_to_reset(_conn: asyncpg.Connection) -> None:
