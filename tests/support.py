@@ -7,6 +7,7 @@ real ``connect-plugin serve`` processes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -389,6 +391,27 @@ class PluginProcess:
 
 #: A folder to put on ``PYTHONPATH`` so that a ``connect-plugin serve`` process loads the few-codes test plugin.
 FEW_CODES_PATH = ROOT / "tests" / "plugins" / "few_codes"
+
+
+@contextlib.contextmanager
+def two_instances_on(tmp_path: Path, keyset: KeySet, settings: dict[str, Any]) -> Iterator[tuple[Api, Api]]:
+    """Two ``connect-plugin serve`` processes sharing one store, codes from a space of 10,000.
+
+    ``settings`` names the store (``database_url``, and ``plugins`` for a plugin's store);
+    the few-codes test plugin makes collisions between the instances certain, and the
+    link failure budget is high enough for the races the tests run.
+    """
+    plugins = {**few_codes(digits=4), **settings.get("plugins", {})}
+    config = write_config(tmp_path / "shared.toml", keyset, **{**settings, "plugins": plugins},
+                          link_failure_budget=1000, database_timeout=5.0)
+    env = {"PYTHONPATH": str(FEW_CODES_PATH)}
+    a = PluginProcess(config, log_dir=tmp_path, env=env).start()
+    b = PluginProcess(config, log_dir=tmp_path, env=env).start()
+    try:
+        yield Api(a.base_url), Api(b.base_url)
+    finally:
+        for proc in (a, b):
+            proc.terminate()
 
 
 def few_codes(prefix: str = "424242", digits: int = 4) -> dict[str, Any]:

@@ -1,7 +1,8 @@
-"""Several plugin instances on one database: hand-offs, races, outages, crashes.
+"""Several plugin instances on one store: hand-offs, races, outages, crashes.
 
 Instances are real ``connect-plugin serve`` processes on one PostgreSQL
-database (or one SQLite file), talked to over HTTP.
+database, one SQLite file or one Redis server (the redis-store plugin),
+talked to over HTTP: the Redis store passes every race the built-in one does.
 """
 
 from __future__ import annotations
@@ -11,27 +12,57 @@ import os
 import signal
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from tests.support import FEW_CODES_PATH, Api, PluginProcess, count_sessions, dtmf_of, few_codes, write_config
+from tests.support import (
+    Api,
+    PluginProcess,
+    count_sessions,
+    dtmf_of,
+    two_instances_on,
+    write_config,
+)
+
+
+@pytest.fixture(params=["sqlite", "postgres", "redis"])
+def shared_store(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The settings of a store several instances share: SQLite, PostgreSQL, Redis."""
+    if request.param == "redis":
+        pytest.importorskip("connect_plugin_redis_store")
+        return request.getfixturevalue("redis_settings")
+    return {"database_url": request.getfixturevalue(f"{request.param}_url")}
 
 
 @pytest.fixture
-def two_instances(tmp_path, keyset, database_url) -> Iterator[tuple[Api, Api]]:
-    """Two plugin processes on the same database."""
-    # Codes from a space of 10,000 (the few-codes test plugin), and a failure
-    # budget that the races below (99 losing links) do not reach.
-    config = write_config(tmp_path / "shared.toml", keyset, database_url=database_url, plugins=few_codes(digits=4),
-                          link_failure_budget=1000, database_timeout=5.0)
-    env = {"PYTHONPATH": str(FEW_CODES_PATH)}
-    a = PluginProcess(config, log_dir=tmp_path, env=env).start()
-    b = PluginProcess(config, log_dir=tmp_path, env=env).start()
+def two_instances(tmp_path, keyset, shared_store) -> Iterator[tuple[Api, Api]]:
+    """Two plugin processes on the same store."""
+    with two_instances_on(tmp_path, keyset, shared_store) as apis:
+        yield apis
+
+
+def on_redis(settings: dict[str, Any]) -> bool:
+    return "redis_store" in settings.get("plugins", {})
+
+
+async def redis_keys(settings: dict[str, Any], pattern: str) -> int:
+    """How many keys under the test's prefix match ``pattern``."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(settings["database_url"])
+    prefix = settings["plugins"]["redis_store"]["key_prefix"]
     try:
-        yield Api(a.base_url), Api(b.base_url)
+        return len([key async for key in client.scan_iter(match=f"{prefix}{pattern}", count=1000)])
     finally:
-        for proc in (a, b):
-            proc.terminate()
+        await client.aclose()
+
+
+async def stored_sessions(settings: dict[str, Any]) -> int:
+    """How many sessions the store holds (rows, or Redis keys)."""
+    if on_redis(settings):
+        return await redis_keys(settings, "session:*")
+    return await count_sessions(settings["database_url"])
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -48,7 +79,7 @@ async def test_session_started_on_one_instance_is_finished_on_the_other(two_inst
 
 
 @pytest.mark.gen_test(timeout=120)
-async def test_codes_handed_out_by_two_instances_never_collide(two_instances, database_url):
+async def test_codes_handed_out_by_two_instances_never_collide(two_instances, shared_store):
     a, b = two_instances
     # 10 000 possible codes; 600 sessions make collisions between the
     # instances certain (about 18 expected), so the unique constraint and the
@@ -66,7 +97,9 @@ async def test_codes_handed_out_by_two_instances_never_collide(two_instances, da
     assert len(codes) == 600
     assert all(code.startswith("424242") for code in codes)  # the few-codes plugin made them
     assert len(set(codes)) == 600
-    assert await count_sessions(database_url) == 600
+    assert await stored_sessions(shared_store) == 600
+    if on_redis(shared_store):
+        assert await redis_keys(shared_store, "code:*") == 600  # one code key per session, none left over
 
 
 @pytest.mark.gen_test(timeout=120)

@@ -1,4 +1,5 @@
-"""Several plugin instances on one Redis: the hand-offs and races that PostgreSQL passes, on the Redis store.
+"""Several plugin instances on one Redis: what is the Redis store's own (the races that every store
+passes run on Redis too, in test_production.py).
 
 Instances are real ``connect-plugin serve`` processes talked to over HTTP
 (and, for the notifier, two runtimes in this process); each test has a key
@@ -10,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -18,108 +18,16 @@ import pytest
 from connect_plugin.app import Runtime
 from connect_plugin.config import load_settings
 from tests.sse_client import EventStream
-from tests.support import FEW_CODES_PATH, Api, PluginProcess, dtmf_of, few_codes, write_config
+from tests.support import Api, PluginProcess, dtmf_of, two_instances_on, write_config
 
 pytest.importorskip("connect_plugin_redis_store")
 
 
-async def count_keys(url: str, pattern: str) -> int:
-    from redis.asyncio import Redis
-
-    client = Redis.from_url(url)
-    try:
-        return len([key async for key in client.scan_iter(match=pattern, count=1000)])
-    finally:
-        await client.aclose()
-
-
 @pytest.fixture
-def two_instances(tmp_path, keyset, redis_server, redis_prefix) -> Iterator[tuple[Api, Api]]:
-    """Two plugin processes on one Redis, codes from a space of 10,000 (the few-codes test plugin)."""
-    plugins = {**few_codes(digits=4), "redis_store": {"key_prefix": redis_prefix}}
-    config = write_config(tmp_path / "shared.toml", keyset, database_url=redis_server, plugins=plugins,
-                          link_failure_budget=1000, database_timeout=5.0)
-    env = {"PYTHONPATH": str(FEW_CODES_PATH)}
-    a = PluginProcess(config, log_dir=tmp_path, env=env).start()
-    b = PluginProcess(config, log_dir=tmp_path, env=env).start()
-    try:
-        yield Api(a.base_url), Api(b.base_url)
-    finally:
-        for proc in (a, b):
-            proc.terminate()
-
-
-@pytest.mark.gen_test(timeout=60)
-async def test_session_started_on_one_instance_is_finished_on_the_other(two_instances, mint):
-    a, b = two_instances
-    started = (await a.start("request_permit")).json
-    assert (await b.post_result(started["attr_url"], mint())).status == 200
-    assert (await a.post_result(started["attr_url"], mint())).status == 404  # once, whichever instance
-    contact = "a1b2c3d4-0000-4000-8000-00000000000a"
-    assert (await a.link(dtmf_of(started), contact)).status == 200
-    info = await b.info(contact)
-    assert info.json["purpose"] == "request_permit"
-    assert info.json["auth_result"]["status"] == "succes"
-
-
-@pytest.mark.gen_test(timeout=120)
-async def test_codes_handed_out_by_two_instances_never_collide(two_instances, redis_server, redis_prefix):
-    a, b = two_instances
-
-    async def burst(api: Api, n: int) -> list[str]:
-        out = []
-        for _ in range(n):
-            response = await api.start("report_move")
-            assert response.status == 200, response.body
-            out.append(dtmf_of(response))
-        return out
-
-    results = await asyncio.gather(*(burst(api, 60) for api in (a, b) for _ in range(5)))
-    codes = [code for batch in results for code in batch]
-    assert len(codes) == 600
-    assert all(code.startswith("424242") for code in codes)
-    assert len(set(codes)) == 600  # ~18 collisions expected among 10,000 codes: the scripts kept them apart
-    assert await count_keys(redis_server, f"{redis_prefix}session:*") == 600
-    assert await count_keys(redis_server, f"{redis_prefix}code:*") == 600
-
-
-@pytest.mark.gen_test(timeout=120)
-async def test_hundred_concurrent_links_of_one_code_over_two_instances_link_exactly_one(two_instances):
-    a, b = two_instances
-    dtmf = dtmf_of(await a.start("report_move"))
-    contacts = [f"00000000-0000-4000-8000-{i:012d}" for i in range(100)]
-    responses = await asyncio.gather(*((a if i % 2 else b).link(dtmf, c) for i, c in enumerate(contacts)))
-    assert Counter(r.status for r in responses) == Counter({200: 1, 404: 99})
-    winner = contacts[next(i for i, r in enumerate(responses) if r.status == 200)]
-    assert [c for c in contacts if (await a.info(c)).status == 200] == [winner]
-
-
-@pytest.mark.gen_test(timeout=120)
-async def test_fifty_concurrent_result_posts_for_one_session_store_exactly_one(two_instances, mint):
-    a, b = two_instances
-    started = (await a.start("report_move")).json
-    tokens = [mint(attributes={"email": f"poster{i}@example.com"}) for i in range(50)]
-    responses = await asyncio.gather(
-        *((a if i % 2 else b).post_result(started["attr_url"], t) for i, t in enumerate(tokens))
-    )
-    assert Counter(r.status for r in responses) == Counter({200: 1, 404: 49})
-    winner = next(i for i, r in enumerate(responses) if r.status == 200)
-    contact = "5e5e5e5e-0000-4000-8000-000000000050"
-    await a.link(dtmf_of(started), contact)
-    assert (await b.info(contact)).json["auth_result"]["attributes"]["email"] == f"poster{winner}@example.com"
-
-
-@pytest.mark.gen_test(timeout=120)
-async def test_one_token_posted_to_twenty_sessions_over_two_instances_is_accepted_once(two_instances, mint):
-    a, b = two_instances
-    sessions = [(await a.start("report_move")).json for _ in range(20)]
-    token = mint(attributes={"fullname": "Piet Pietersen"})
-    responses = await asyncio.gather(
-        *((a if i % 2 else b).post_result(s["attr_url"], token) for i, s in enumerate(sessions))
-    )
-    assert Counter(r.status for r in responses) == Counter({200: 1, 400: 19})
-    assert all("(replayed)" in r.json["detail"] for r in responses if r.status == 400)
-
+def two_instances(tmp_path, keyset, redis_settings) -> Iterator[tuple[Api, Api]]:
+    """Two plugin processes on one Redis (the races both stores share are in test_production.py)."""
+    with two_instances_on(tmp_path, keyset, redis_settings) as apis:
+        yield apis
 
 @pytest.mark.gen_test(timeout=120)
 async def test_instances_on_one_redis_share_one_link_failure_budget(tmp_path, keyset, redis_server, redis_prefix):
