@@ -17,6 +17,7 @@ from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ..config.database import asyncpg_target, is_postgres, is_sqlite
+from .sqlite_runner import configure
 from .urls import describe_failure, driver_url, require_driver, sqlite_path
 
 __all__ = ["DATABASE_FAILURES", "describe_failure", "driver_url", "is_postgres", "is_sqlite", "make_engine",
@@ -86,10 +87,6 @@ def postgres_connector(url: str, timeout: float) -> Callable[[], Awaitable[Any]]
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    # WAL: readers do not block the writer nor it them.  synchronous=FULL: a
-    # commit that answered is on disk, even if the machine loses power.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    configure(cursor)  # the store's own settings (sqlite_runner.PRAGMAS)
     cursor.close()
 

@@ -73,9 +73,6 @@ class PostgresRunner:
 
     async def write(self, stmt: Compiled, values: Mapping[str, Any]) -> Row | None:
         """One write (autocommit); its first row, if it returns rows."""
-        if not stmt.returns_rows:
-            await self._run(lambda conn: conn.execute(stmt.sql, *stmt.args(values)))
-            return None
         return await self._run(lambda conn: conn.fetchrow(stmt.sql, *stmt.args(values)))
 
     async def count(self, stmt: Compiled, values: Mapping[str, Any]) -> int:

@@ -24,7 +24,7 @@ from ..model import FailureWindow, NewResult, NewSession, StoredSession
 from ..schema_head import shipped_head
 from . import params as q
 from .compiled import Compiled, statements_for
-from .runner import Duplicate, Missing, Row, Runner
+from .runner import Duplicate, Missing, Runner
 from .urls import require_driver, sqlite_path
 
 log = logging.getLogger(__name__)
@@ -184,5 +184,5 @@ def _token_values(result: NewResult) -> dict[str, Any]:
     return q.params(replay_key=result.replay_key, replay_expires=result.replay_expires)
 
 
-def _text(value: Row) -> str | None:
+def _text(value: Any) -> str | None:
     return None if value is None else str(value)

@@ -134,6 +134,8 @@ class _WriteLane:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._closed = False
+        #: Transactions committed so far (each may carry many writes).
+        self.commits = 0
 
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work`` (which must not begin or end transactions) and answer once it is committed."""
@@ -193,6 +195,7 @@ class _WriteLane:
                     outcomes.append((job, result, None))
                 conn.execute("RELEASE write")
             conn.execute("COMMIT")
+            self.commits += 1
         except (sqlite3.Error, OSError) as error:  # nothing of the group is kept: every write fails
             self._abandon()
             failure = _unavailable(error)
@@ -213,12 +216,23 @@ class _WriteLane:
             self._conn = None
 
 
+#: How every connection to the file is set up, here and in the engines of migrations and tools
+#: (``engine.make_engine``).  WAL: readers and the writer never block each other.  synchronous=FULL:
+#: a commit that answered is on disk, even if the machine loses power.
+PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
+
+
+def configure(conn: Any) -> None:
+    """Apply ``PRAGMAS`` to a DB-API connection to the file."""
+    for pragma in PRAGMAS:
+        conn.execute(pragma)
+
+
 def _connect(path: Path | None, *, autocheckpoint: bool = True) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path) if path is not None else ":memory:", timeout=BUSY_TIMEOUT,
-                           isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(str(path) if path is not None else ":memory:", isolation_level=None,
+                           check_same_thread=False)
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
+    configure(conn)
     if not autocheckpoint:
         conn.execute("PRAGMA wal_autocheckpoint=0")
     return conn
@@ -294,6 +308,11 @@ class SqliteRunner:
 
     def __repr__(self) -> str:
         return "SqliteRunner()"
+
+    @property
+    def commits(self) -> int:
+        """Write transactions committed so far: fewer than the writes when they shared commits."""
+        return self._writer.commits
 
     async def open(self) -> None:
         """Make the file's folder and start checkpointing; connections open on first use."""
