@@ -121,7 +121,8 @@ async def test_connections_killed_by_the_server_are_replaced_before_use(tmp_path
     runtime = await start_runtime(tmp_path, keyset, postgres_url)
     api = Api(f"http://127.0.0.1:{runtime.port}")
     try:
-        assert (await api.start("report_move")).status == 200
+        # Several requests at once, so that the pool holds several connections for the server to end.
+        assert {r.status for r in await asyncio.gather(*(api.start("report_move") for _ in range(8)))} == {200}
         admin = await asyncpg.connect(postgres_url.replace("postgresql://", "postgres://"))
         try:
             killed = await admin.fetchval(

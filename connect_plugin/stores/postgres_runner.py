@@ -32,7 +32,7 @@ Pooled = Any
 #: Failures of the connection itself (as opposed to an error the server reported on a live connection).
 CONNECTION_FAILURES = (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError, TimeoutError)
 #: Failures that leave no doubt that nothing reached the server: the connection had died in the pool
-#: (the server closed or terminated it while it sat there), so the work is tried once more on a fresh one.
+#: (the server closed or terminated it while it sat there), so the work is tried again on another one.
 DIED_IN_POOL = (asyncpg.InterfaceError, asyncpg.InternalClientError, asyncpg.AdminShutdownError)
 #: Seconds a connection may sit unused in the pool before it is closed.
 IDLE_LIFETIME = 300.0
@@ -113,7 +113,12 @@ class PostgresRunner:
     async def _run(self, work: Callable[[Pooled], Awaitable[T]]) -> T:
         if self._pool is None:
             raise StoreUnavailable("the session store is closed")
-        for retry in (True, False):
+        # A connection found dead is closed and the next one tried: when the server restarted, or an
+        # administrator ended every session, each pooled connection may be dead once.  Nothing was sent on
+        # any of them, so trying again is safe; after pool_size of them, a fresh connection answers.
+        attempts = self._pool_size + 1
+        for attempt in range(1, attempts + 1):
+            retry = attempt < attempts
             try:
                 conn = await self._pool.acquire(timeout=self._timeout)
             except (asyncpg.PostgresError, *CONNECTION_FAILURES) as error:
