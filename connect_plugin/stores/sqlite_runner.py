@@ -1,11 +1,13 @@
-"""The SQLite side of the SQL store: ``sqlite3`` on two threads of its own.
+"""The SQLite side of the SQL store: ``sqlite3``, writes on a thread of their own, reads on the event loop.
 
 Writes go through one thread with one connection (SQLite has one writer at a
-time anyway: queuing them here beats fighting over the file lock); reads go
-through another thread with its own connection, which WAL mode lets read while
-a write is under way.  A store operation is one hop to its thread, whatever
-the number of statements, and the driver's work runs there without holding
-the event loop.
+time anyway: queuing them here beats fighting over the file lock, and the
+``fsync`` of a commit never holds the event loop).  A write is one hop to that
+thread, whatever the number of statements.  Reads are lookups by key, which
+WAL mode lets run while a write is under way: they run on the event loop's
+own thread, with a connection of their own (``_InlineReader``), because the
+hop to a thread and back costs more than the read; only when the file is
+locked does a read go to a reading thread that waits for the lock.
 
 ``synchronous=FULL``: a write is answered only once it is on disk.  The
 ``fsync`` that costs is shared: the writer takes every write waiting when it
@@ -47,6 +49,12 @@ BUSY_TIMEOUT = 5.0  # seconds a statement waits for another process's lock on th
 CHECKPOINT_INTERVAL = 1.0  # seconds between checkpoints of the write-ahead log
 
 
+def _close(conn: sqlite3.Connection | None) -> None:
+    """Close a lane's connection, if it has one."""
+    if conn is not None:
+        conn.close()
+
+
 def _unavailable(error: BaseException) -> StoreUnavailable:
     log.warning("session store error: %s", type(error).__name__)
     return StoreUnavailable("the session store does not answer", reason=describe_failure(error))
@@ -83,11 +91,8 @@ class _Lane:
             raise
 
     def _drop(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            finally:
-                self._conn = None
+        conn, self._conn = self._conn, None
+        _close(conn)
 
     async def close(self) -> None:
         """Close the connection on its thread, then stop the thread (once; again does nothing)."""
@@ -96,6 +101,51 @@ class _Lane:
         self._closed = True
         await asyncio.get_running_loop().run_in_executor(self._pool, self._drop)
         self._pool.shutdown(wait=True)
+
+
+class _InlineReader:
+    """Point reads on the event loop's own thread, with a connection of their own.
+
+    A lookup by key in WAL mode takes tens of microseconds and never waits for
+    the writer: less than the hand-off to a thread and back, which also waits
+    for that thread to get a core on a busy machine.  The connection does not
+    wait for locks either (``busy_timeout`` 0): in the rare case that the file
+    is locked (another process recovering its log, say), the read goes to
+    ``fallback``, the reading thread, which waits as long as ``BUSY_TIMEOUT``.
+    """
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection], fallback: _Lane) -> None:
+        self._connect = connect
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+        self.fallback = fallback
+
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` now, on this thread; on the reading thread if the file is locked."""
+        if self._closed:
+            raise StoreUnavailable("the session store is closed")
+        try:
+            if self._conn is None:
+                self._conn = self._connect()
+                self._conn.execute("PRAGMA busy_timeout=0")
+            return work(self._conn)
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                return await self.fallback.run(work)
+            self._drop()
+            raise _unavailable(error) from None
+        except (sqlite3.Error, OSError) as error:
+            self._drop()  # the file may have gone or changed: open it again next time
+            raise _unavailable(error) from None
+
+    def close(self) -> None:
+        """Close the connection for good."""
+        self._closed = True
+        self._drop()
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        _close(conn)
 
 
 #: Most writes committed together (a bound on how long the first of them waits for the others).
@@ -303,6 +353,7 @@ class SqliteRunner:
         # An in-memory database exists once per connection: there, the writer's is the only one.
         self._writer = _WriteLane(functools.partial(_connect, path, autocheckpoint=path is None))
         self._reader: _Lane | _WriteLane = self._writer if path is None else _Lane("read", connect)
+        self._inline = None if path is None else _InlineReader(connect, cast(_Lane, self._reader))
         self._checkpointer = None if path is None else _Lane("checkpoint", connect)
         self._checkpoints: asyncio.Task[None] | None = None
 
@@ -335,14 +386,17 @@ class SqliteRunner:
                 await self._checkpoints
             self._checkpoints = None
         await self._writer.close()
+        if self._inline is not None:
+            self._inline.close()
         if self._reader is not self._writer:
             await self._reader.close()
         if self._checkpointer is not None:
             await self._checkpointer.close()
 
     async def read(self, stmt: Compiled, values: Mapping[str, Any]) -> Row | None:
-        """A read, on the reading lane."""
-        return await self._reader.run(functools.partial(_first, stmt=stmt, values=values))
+        """A read: on this thread (``_InlineReader``), or on the writing lane for an in-memory database."""
+        work = functools.partial(_first, stmt=stmt, values=values)
+        return await (self._inline.run(work) if self._inline is not None else self._reader.run(work))
 
     async def write(self, stmt: Compiled, values: Mapping[str, Any]) -> Row | None:
         """One write in a transaction of its own, on the writing lane."""
