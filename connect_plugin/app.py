@@ -24,13 +24,14 @@ from . import handlers as h
 from . import logs, metrics_http, openapi, web
 from .codes import code_secret_for
 from .config import Settings
+from .crypto_pool import CryptoPool
 from .errors import ConfigError, PayloadTooLarge, PluginError
 from .feedback import SessionFeedback
 from .hookspecs import AgentAuth
 from .http_guard import ProxyAwareHTTPServer, RequestGuard
 from .metrics import MeteredStore, Metrics, PrometheusMetrics, RouteLabels
 from .plugins import Parts, build_parts, make_manager
-from .service import FlowService
+from .service import FlowService, token_policy
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +123,12 @@ class Runtime:
         self.metrics = PrometheusMetrics(settings.link_failure_budget, _version()) if settings.metrics else Metrics()
         store = MeteredStore(self.parts.store, self.metrics) if self.metrics.enabled else self.parts.store
         self.feedback = SessionFeedback(hosts=settings.feedback_hosts, metrics=self.metrics)
+        workers = settings.crypto_worker_count
+        self.crypto = CryptoPool(workers, settings.decryption_key, settings.signature_key,
+                                 token_policy(settings)) if workers else None
         self.service = FlowService(
             settings, store, self.parts.code_generator, self.parts.translator, self.parts.notifier,
-            code_secret=code_secret_for(settings), feedback=self.feedback, metrics=self.metrics,
+            code_secret=code_secret_for(settings), feedback=self.feedback, metrics=self.metrics, crypto=self.crypto,
         )
         self.app = PluginApplication(self.service, self.parts.agent_auth)
         self.server: ProxyAwareHTTPServer | None = None
@@ -152,6 +156,8 @@ class Runtime:
         self.server.add_sockets(sockets)
         self.port = sockets[0].getsockname()[1]
         self._cleanup_task = asyncio.create_task(self._cleanup_loop())
+        if self.crypto is not None:  # after listening: the workers get ready while the plugin already answers
+            await self.crypto.start()
         log.info("listening on http://%s:%d", self.settings.address, self.port)
 
     def _start_metrics_server(self, metrics: PrometheusMetrics) -> None:
@@ -198,6 +204,8 @@ class Runtime:
                 log.warning("requests still running after %.0fs; closing them", grace)
             await self.server.close_all_connections()
         await self.service.close()
+        if self.crypto is not None:
+            await self.crypto.close()
         await self.feedback.close()
         await self.parts.agent_auth.close()
         await self.parts.store.close()

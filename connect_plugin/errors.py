@@ -64,6 +64,7 @@ class InvalidToken(BadRequest):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"invalid auth_result token ({reason}): {detail}")
         self.reason = reason
+        self.sentence = detail
 
 
 class NotFound(PluginError):

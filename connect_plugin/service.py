@@ -15,6 +15,7 @@ nothing unless feedback needs it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -27,6 +28,7 @@ from typing import Any, TypeVar
 from . import codes, tokens
 from .budget import WINDOW_SECONDS, LinkBudget
 from .config import Settings
+from .crypto_pool import CryptoPool, WorkerLost
 from .display import DisplayWatch, display_labels
 from .errors import CodesExhausted, CodeTaken, InvalidToken, NotFound, PluginError, TokenReused, TooManyRequests
 from .feedback import LOGOUT, USER_ACTIVE, SessionFeedback
@@ -96,6 +98,7 @@ class FlowService:
         feedback: SessionFeedback | None = None,
         budget_window: int = WINDOW_SECONDS,
         metrics: Metrics | None = None,
+        crypto: CryptoPool | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
@@ -106,11 +109,9 @@ class FlowService:
         self.clock = clock
         self.feedback = feedback
         self.budget = LinkBudget(settings.link_failure_budget, budget_window)
-        self.policy = tokens.TokenPolicy(
-            leeway=settings.token_leeway, max_lifetime=settings.max_token_lifetime,
-            issuer=settings.expected_issuer, audience=settings.expected_audience,
-        )
+        self.policy = token_policy(settings)
         self._code_secret = code_secret
+        self.crypto = crypto
         self._receipts = ThreadPoolExecutor(CRYPTO_THREADS, thread_name_prefix="connect-plugin-receipt")
         self._rereads = ThreadPoolExecutor(1, thread_name_prefix="connect-plugin-reread")
         self._pending_receipts = 0
@@ -294,9 +295,7 @@ class FlowService:
         self._receipt_room()
         self._pending_receipts += 1
         try:
-            verified = await self._off_loop(
-                self._receipts, tokens.read_verified, token, self.settings.decryption_key,
-                self.settings.signature_key, self.policy, now=now)
+            verified = await self._read_verified(token, now)
         except InvalidToken as error:
             self.metrics.token_refused(error.reason)
             raise
@@ -307,8 +306,19 @@ class FlowService:
                            feedback=verified.result.session_url is not None)
         return verified.result, stored
 
+    async def _read_verified(self, token: str, now: float) -> tokens.VerifiedToken:
+        """``tokens.read_verified`` in a crypto worker when one is ready, else on a receipt thread."""
+        if self.crypto is not None and self.crypto.ready:
+            with contextlib.suppress(WorkerLost):
+                return await self.crypto.receive(token, now)
+        return await self._off_loop(self._receipts, tokens.read_verified, token, self.settings.decryption_key,
+                                    self.settings.signature_key, self.policy, now=now)
+
     async def _reread(self, jwe: str) -> AuthResult:
         """A stored result, decrypted again (its time was checked when it arrived)."""
+        if self.crypto is not None and self.crypto.ready:
+            with contextlib.suppress(WorkerLost):
+                return await self.crypto.reread(jwe)
         return await self._off_loop(
             self._rereads, tokens.read_auth_result, jwe, self.settings.decryption_key, self.settings.signature_key,
             self.policy, check_expiry=False)
@@ -352,6 +362,12 @@ class FlowService:
         if not dtmf or not DTMF_ALPHABET.issuperset(dtmf) or len(dtmf) > 64:
             raise PluginError("the DTMF code generator made an invalid code")
         return dtmf
+
+
+def token_policy(settings: Settings) -> tokens.TokenPolicy:
+    """What a token must satisfy on receipt, from the settings."""
+    return tokens.TokenPolicy(leeway=settings.token_leeway, max_lifetime=settings.max_token_lifetime,
+                              issuer=settings.expected_issuer, audience=settings.expected_audience)
 
 
 def _replayed() -> InvalidToken:

@@ -14,6 +14,7 @@ the README.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
@@ -187,8 +188,12 @@ class Settings:
                              doc="`off`, `critical`, `normal`, `debug` (or Python's `error`, `warning`, `info`)")
     workers: int | None = setting(
         None, parse=v.integer(1, 1024), shown_default="accepted",
-        doc="the reference's thread count; one asynchronous process serves here, so it is ignored "
-            "(run more instances instead)")
+        doc="the reference's thread count; one event loop serves the requests here, so it is ignored "
+            "(run more instances instead; `crypto_workers` sets the processes that read tokens)")
+    crypto_workers: int | None = setting(
+        None, parse=v.integer(0, 64), shown_default="one per CPU but the first, up to 4 (none with one CPU)",
+        doc="processes beside the plugin's own that read auth-result tokens (the RSA work), so that it "
+            "uses every core; `0`: the plugin's own threads read them")
     keep_alive: int = setting(5, parse=v.integer(0, 3600),
                               doc="seconds an idle HTTP keep-alive connection stays open (`0`: no limit)")
 
@@ -200,7 +205,8 @@ class Settings:
             '{ url = "...", pool_size = 10, timeout = 5 }` works too')
     database_pool_size: int = setting(
         5, parse=v.integer(1, 100),
-        doc="connections per instance (PostgreSQL); SQLite uses one writer and this many readers")
+        doc="connections per instance (PostgreSQL); not used by SQLite, which has one writer "
+            "and reads on the event loop")
     database_timeout: float = setting(
         1.0, parse=v.number(0.05, 60),
         doc="seconds any single database wait (connect, pool, statement) may take before the request gets `503`")
@@ -418,6 +424,18 @@ class Settings:
         if candidate.is_absolute() or self.source.startswith("<"):
             return candidate
         return Path(self.source).resolve().parent / candidate
+
+    @property
+    def crypto_worker_count(self) -> int:
+        """How many crypto worker processes to run: ``crypto_workers``, else one per CPU but the event loop's (up to 4).
+
+        With two CPUs that is one worker: the event loop keeps one core busy,
+        the worker the other (two workers measured slower there: three busy
+        processes on two cores).
+        """
+        if self.crypto_workers is not None:
+            return self.crypto_workers
+        return max(0, min((os.cpu_count() or 1) - 1, 4))
 
     @property
     def log_level_number(self) -> int:
