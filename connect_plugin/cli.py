@@ -146,25 +146,25 @@ def _migrate_sqlite(settings: Settings) -> None:
 
 
 def _upgrade_in_child(url: str, code_secret: bytes) -> None:
-    """``migrate.upgrade`` in a fresh process (the secret travels through a pipe, not the command line)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    """``migrate.upgrade`` in a fresh process (the URL and secret travel through its stdin, not its command line).
 
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
-        failure = child.submit(_upgrade, url, code_secret).result()
-    if failure is not None:
-        raise StoreUnavailable(failure[0], reason=failure[1])
+    A plain child process, not ``multiprocessing``: that would leave its
+    resource tracker process running beside the server for good.
+    """
+    import json
+    import subprocess
 
-
-def _upgrade(url: str, code_secret: bytes) -> tuple[str | None, str] | None:
-    """Run in the child: the upgrade; a ``StoreUnavailable`` comes back as ``(detail, reason)``."""
-    from . import migrate
-
+    request = json.dumps({"url": url, "code_secret": code_secret.hex()})
+    done = subprocess.run([sys.executable, "-m", "connect_plugin.migrate"],
+                          input=request, stdout=subprocess.PIPE, text=True, check=False)
+    if done.returncode == 0:
+        return
     try:
-        migrate.upgrade(url, code_secret=code_secret)
-    except StoreUnavailable as error:
-        return error.detail, error.reason
-    return None
+        failure = json.loads(done.stdout)
+    except ValueError:
+        raise StoreUnavailable("the migration of the SQLite database failed",
+                               reason=f"the migration process exited with {done.returncode}") from None
+    raise StoreUnavailable(failure["detail"], reason=failure["reason"])
 
 
 async def _run_server(settings: Settings) -> int:

@@ -66,3 +66,25 @@ async def current_revision(connection: AsyncConnection) -> str | None:
         return MigrationContext.configure(sync_connection).get_current_revision()  # type: ignore[arg-type]
 
     return await connection.run_sync(_read)
+
+
+def _upgrade_from_stdin() -> int:
+    """``python -m connect_plugin.migrate``: the server's first-start migration, in a process of its own.
+
+    Reads ``{"url": ..., "code_secret": hex}`` from stdin; on a store failure,
+    prints ``{"detail": ..., "reason": ...}`` and exits with 1.
+    """
+    import json
+    import sys
+
+    request = json.loads(sys.stdin.read())
+    try:
+        upgrade(request["url"], code_secret=bytes.fromhex(request["code_secret"]))
+    except StoreUnavailable as error:
+        print(json.dumps({"detail": error.detail, "reason": error.reason}))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_upgrade_from_stdin())
