@@ -96,9 +96,19 @@ class Server(PluginProcess):
         return self
 
     def rss_mb(self) -> float:
-        """The process's resident set (``VmRSS``), in MB."""
+        """The server process's resident set (``VmRSS``), in MB."""
         assert self.proc is not None
         return rss_mb(self.proc.pid)
+
+    def total_rss_mb(self) -> float:
+        """The resident sets of the server and its child processes (crypto workers), added up, in MB."""
+        assert self.proc is not None
+        return sum(rss_mb(pid) for pid in process_tree(self.proc.pid))
+
+    def workers(self) -> int:
+        """How many child processes the server runs now."""
+        assert self.proc is not None
+        return len(process_tree(self.proc.pid)) - 1
 
 
 def rss_mb(pid: int) -> float:
@@ -107,6 +117,20 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024 / 1e6
     raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (from ``/proc/<pid>/task/<tid>/children``)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(child) for child in (task / "children").read_text().split()]
+        except FileNotFoundError:  # it exited meanwhile
+            continue
+    return found
 
 
 def first_answer(server: PluginProcess, began: float, timeout: float = 60.0) -> float:

@@ -101,13 +101,18 @@ class Recorder:
     def __init__(self) -> None:
         self.samples: dict[str, list[float]] = defaultdict(list)
         self.errors: dict[str, int] = defaultdict(int)
+        self.slowest: list[tuple[float, float, str]] = []  # (seconds waited, when it was sent, endpoint)
 
     async def timed(self, conn: Connection, name: str, method: str, path: str, body: bytes | None = None,
                     content_type: str = "application/json") -> tuple[int, bytes]:
         """Send a request and record its latency; a status other than 200 counts as an error."""
         began = time.perf_counter()
         status, payload = await conn.request(method, path, body, content_type)
-        self.samples[name].append(time.perf_counter() - began)
+        waited = time.perf_counter() - began
+        self.samples[name].append(waited)
+        self.slowest.append((waited, began, name))
+        if len(self.slowest) > 64:
+            self.slowest = sorted(self.slowest, reverse=True)[:8]
         if status != 200:
             self.errors[f"{name} {status}"] += 1
         return status, payload
@@ -286,8 +291,10 @@ async def trickle(args: argparse.Namespace) -> dict[str, Any]:
         cleanup.update(status="no answer", seconds=round(time.perf_counter() - began - args.lead, 2))
     summary = rec.summary()
     waits = [v["max"] for v in summary["endpoints"].values()] + [u * 1000 for u in unanswered]
+    slowest = [{"ms": round(w * 1000, 1), "at_s": round(at - began - args.lead, 2), "endpoint": name}
+               for w, at, name in sorted(rec.slowest, reverse=True)[:8]]
     return {**summary, "max_wait_ms": round(max(waits, default=0.0), 1), "unanswered": len(unanswered),
-            "clean_db": cleanup}
+            "clean_db": cleanup, "slowest": slowest}
 
 
 def main() -> None:

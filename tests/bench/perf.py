@@ -42,6 +42,7 @@ from tests.bench.loadgen import INFO, LINK
 from tests.bench.report import render, targets
 
 ADMIN_POSTGRES = os.environ.get("CONNECT_PLUGIN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+WORKERS_READY = 1.5  # seconds after the first answer by which the crypto workers have started and loaded their keys
 CLEANUP_INTERVAL = 300  # the server's periodic cleanup: it must not run inside a phase (they are shorter)
 
 
@@ -207,6 +208,9 @@ def scale_and_cleanup(space: harness.Workspace, db: str, urls: tuple[str, str], 
 def memory(space: harness.Workspace, db: str, url: str, counts: Counts, rate: float) -> dict[str, Any]:
     """RSS at start, after ``rss_sessions`` whole sessions (or as many as fit) and after their cleanup.
 
+    RSS is the server's and its crypto workers', added up (``main_mb`` has the
+    server process's own, at the same three moments).
+
     ``rate`` is the peak measured before: it sizes the token pool and the run,
     which stops at ``rss_sessions`` or after ``rss_max_seconds`` (by default
     inside the server's first cleanup interval).  RSS is sampled during the
@@ -222,14 +226,16 @@ def memory(space: harness.Workspace, db: str, url: str, counts: Counts, rate: fl
     server = harness.Server(space.config(f"{db}-rss", url, session_ttl=1, cleanup_interval=CLEANUP_INTERVAL),
                             log_dir=space.root).start_healthy()
     try:
-        at_start = server.rss_mb()
-        with harness.RssSampler(server.rss_mb) as samples:
+        time.sleep(WORKERS_READY)
+        workers = server.workers()
+        at_start, main_at_start = server.total_rss_mb(), server.rss_mb()
+        with harness.RssSampler(server.total_rss_mb) as samples:
             run = harness.wrk(server.port, "session.lua", seconds, str(tokens), f"{db}-rss", str(per_thread))
-        after = server.rss_mb()
+        after, main_after = server.total_rss_mb(), server.rss_mb()
         time.sleep(1.2)  # session_ttl = 1: every session is idle now
         status, clean_seconds = get(server.port, "/clean_db")
         time.sleep(0.5)
-        cleaned = server.rss_mb()
+        cleaned, main_cleaned = server.total_rss_mb(), server.rss_mb()
     finally:
         server.terminate()
     done = run["sessions"]
@@ -239,7 +245,8 @@ def memory(space: harness.Workspace, db: str, url: str, counts: Counts, rate: fl
         half = samples[len(samples) // 2:]
         slope = harness.slope([t for t, _ in half], [mb for _, mb in half])  # MB per second
         projected = after + slope * (counts.rss_sessions - done) / max(done / run["seconds"], 1e-9)
-    return {"start_mb": round(at_start, 1), "sessions": done, "after_sessions_mb": round(after, 1),
+    return {"workers": workers, "main_mb": [round(main_at_start, 1), round(main_after, 1), round(main_cleaned, 1)],
+            "start_mb": round(at_start, 1), "sessions": done, "after_sessions_mb": round(after, 1),
             "projected_mb": round(projected, 1), "target_sessions": counts.rss_sessions,
             "after_cleanup_mb": round(cleaned, 1), "clean_db_status": status,
             "clean_db_seconds": round(clean_seconds, 2), "errors": run["errors"], "dry_threads": run["dry_threads"],

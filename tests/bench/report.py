@@ -38,7 +38,7 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         m = r["rss"]
         reached = m["sessions"] >= m["target_sessions"]
         value = m["after_sessions_mb"] if reached else m["projected_mb"]
-        add(f"RSS after {m['target_sessions']:,} sessions (MB)", value, "<= 100", value <= 100,
+        add(f"RSS after {m['target_sessions']:,} sessions (MB, server + workers)", value, "<= 100", value <= 100,
             "" if reached else f"projected from {m['sessions']:,} sessions in the time allowed")
         grown = m["after_cleanup_mb"] / m["start_mb"] - 1
         add("RSS after cleanup vs start", round(grown, 3), "within 10 %", grown <= 0.10)
@@ -93,9 +93,13 @@ def render(r: dict[str, Any]) -> str:
             + (f" ({c['unanswered']} unanswered at the end)" if c["unanswered"] else ""))
     if "rss" in r:
         m = r["rss"]
-        lines += ["", f"RSS ({NAMES[m['database']]}): {m['start_mb']:.1f} MB at start, {m['after_sessions_mb']:.1f} MB "
+        main = m.get("main_mb")
+        lines += ["", f"RSS ({NAMES[m['database']]}, the server and its {m.get('workers', 0)} crypto worker(s) "
+                  f"added up): {m['start_mb']:.1f} MB at start, {m['after_sessions_mb']:.1f} MB "
                   f"after {m['sessions']:,} whole sessions, {m['after_cleanup_mb']:.1f} MB after their cleanup "
                   f"(clean_db {m['clean_db_status']} in {m['clean_db_seconds']} s)"]
+        if main:
+            lines.append(f"  the server process alone: {main[0]:.1f} / {main[1]:.1f} / {main[2]:.1f} MB")
         if m["sessions"] < m["target_sessions"]:
             lines.append(f"  projected at {m['target_sessions']:,} sessions (growth over the run's second half): "
                          f"{m['projected_mb']:.1f} MB")
