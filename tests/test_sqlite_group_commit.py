@@ -81,3 +81,33 @@ def test_a_write_of_two_statements_is_undone_whole_when_its_second_is_refused(sq
     # The unknown session's token was not spent: its result can still be used elsewhere.
     spent = {key for (key,) in rows(sqlite_url, "SELECT replay_key FROM comm_used_token")}
     assert spent == {f"token-{n}" for n in range(10)}
+
+
+def test_a_log_written_to_without_pause_still_starts_over(sqlite_url: str, monkeypatch) -> None:
+    """The checkpointer alone never catches up with a writer that never pauses; the writer finishes for it."""
+    from connect_plugin.stores import sqlite_runner
+
+    monkeypatch.setattr(sqlite_runner, "CHECKPOINT_INTERVAL", 0.02)
+    monkeypatch.setattr(sqlite_runner, "RESTART_FRAMES", 40)
+    path = sqlite_path(sqlite_url)
+    assert path is not None
+    wal = path.with_name(path.name + "-wal")
+
+    async def write_without_pause() -> tuple[int, int, int]:
+        store = SqlStore(sqlite_url)
+        await store.open()
+        try:
+            deadline = time.monotonic() + 3.0
+            n = 0
+            while time.monotonic() < deadline:  # 20 writes always waiting: the writer is never idle
+                await asyncio.gather(*(store.create(session(n + i), time.time()) for i in range(20)))
+                n += 20
+            return n, wal.stat().st_size, store.db._writer.catch_ups
+        finally:
+            await store.close()
+
+    written, log_bytes, catch_ups = asyncio.run(write_without_pause())
+    assert written >= 1000
+    # Without starting over, every frame ever written stays in the log: over 100 MB by now.
+    assert log_bytes < 10_000_000, f"{log_bytes} bytes of log after {written} writes"
+    assert catch_ups > 0

@@ -21,7 +21,12 @@ their own ``fsync``) are not left to whichever write happens to fill the log,
 where they would hold up every write queued behind it: the writer's
 connection has ``wal_autocheckpoint`` off, and a third thread with its own
 connection runs a ``PASSIVE`` checkpoint every ``CHECKPOINT_INTERVAL``
-seconds, which never waits for the writer nor makes it wait.
+seconds, which never waits for the writer nor makes it wait.  That thread
+alone never quite catches up with a writer that never pauses, and the log
+only starts over from its beginning once every frame is back: so when the log
+holds ``RESTART_FRAMES`` or more, the writer checkpoints the few frames left
+after its next commit (no write can add any meanwhile), and the write after
+that starts the log over, cutting the file to ``JOURNAL_SIZE_LIMIT``.
 """
 
 from __future__ import annotations
@@ -47,6 +52,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 BUSY_TIMEOUT = 5.0  # seconds a statement waits for another process's lock on the file
 CHECKPOINT_INTERVAL = 1.0  # seconds between checkpoints of the write-ahead log
+#: Frames (pages) in the log beyond which the writer finishes a checkpoint itself, so that the log starts over.
+RESTART_FRAMES = 1000
+#: Bytes the log file is cut back to when it starts over (after a burst, such as a large cleanup, made it long).
+JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 def _close(conn: sqlite3.Connection | None) -> None:
@@ -186,6 +195,10 @@ class _WriteLane:
         self._closed = False
         #: Transactions committed so far (each may carry many writes).
         self.commits = 0
+        #: Set by the checkpointer when the log has grown: the writer finishes the checkpoint itself.
+        self.catch_up = False
+        #: Checkpoints the writer finished (each lets the next write start the log over).
+        self.catch_ups = 0
 
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work`` (which must not begin or end transactions) and answer once it is committed."""
@@ -223,6 +236,8 @@ class _WriteLane:
                     break
                 group.append(more)
             self._commit(group)
+            if self.catch_up:
+                self._catch_up()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -255,6 +270,25 @@ class _WriteLane:
         for job, result, outcome_error in outcomes:
             job.answer(result, outcome_error)
 
+    def _catch_up(self) -> None:
+        """Checkpoint the frames the checkpointer left (no write can add any meanwhile: this is the writer).
+
+        Once every frame is back in the database file, the next write starts
+        the log over from its beginning (and cuts the file to
+        ``journal_size_limit``); without this, a log written to without pause
+        is never quite caught up by the checkpointer, and grows for good.
+        """
+        if self._conn is None:
+            return
+        try:
+            _busy, frames, done = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as error:
+            log.warning("checkpoint by the writer failed: %s", type(error).__name__)
+            return
+        if frames == done:  # all back (a reader still on old frames leaves some: the next group tries again)
+            self.catch_up = False
+            self.catch_ups += 1
+
     def _abandon(self) -> None:
         if self._conn is None:
             return
@@ -269,7 +303,8 @@ class _WriteLane:
 #: How every connection to the file is set up, here and in the engines of migrations and tools
 #: (``engine.make_engine``).  WAL: readers and the writer never block each other.  synchronous=FULL:
 #: a commit that answered is on disk, even if the machine loses power.
-PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
+PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}",
+           f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
 
 
 def configure(conn: Any) -> None:
@@ -288,8 +323,10 @@ def _connect(path: Path | None, *, autocheckpoint: bool = True) -> sqlite3.Conne
     return conn
 
 
-def _checkpoint(conn: sqlite3.Connection) -> None:
-    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+def _checkpoint(conn: sqlite3.Connection) -> int:
+    """Copy what the log holds back into the database file, never waiting; the frames in the log."""
+    _busy, frames, _done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return int(frames)
 
 
 def _rows(conn: sqlite3.Connection, stmt: Compiled, values: Mapping[str, Any], step: int = 0) -> list[Row]:
@@ -376,7 +413,8 @@ class SqliteRunner:
         while True:
             await asyncio.sleep(CHECKPOINT_INTERVAL)
             with contextlib.suppress(StoreUnavailable):  # logged by the lane; the next round tries again
-                await lane.run(_checkpoint)
+                if await lane.run(_checkpoint) >= RESTART_FRAMES:
+                    self._writer.catch_up = True
 
     async def close(self) -> None:
         """Stop checkpointing, close the connections and stop their threads."""
