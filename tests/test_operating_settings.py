@@ -74,3 +74,41 @@ def test_metrics_token_is_a_secret_of_some_length(tmp_path, keyset):
     settings = settings_with(tmp_path, keyset, metrics=True, metrics_token=TOKEN, sentry_dsn="https://k@s.example/1")
     assert TOKEN not in repr(settings)
     assert "k@s.example" not in repr(settings)
+
+
+@pytest.mark.parametrize(("cpus", "quota", "workers"), [
+    (1, None, 0), (2, None, 1), (3, None, 2), (16, None, 4),
+    (16, "150000 100000", 1),  # a container limited to 1.5 CPUs: 2 usable
+    (16, "100000 100000", 0),  # limited to one CPU: the event loop's
+    (16, "max 100000", 4),  # cgroup v2 without a limit
+])
+def test_crypto_workers_by_default_leave_one_usable_cpu_to_the_event_loop(
+        tmp_path, keyset, monkeypatch, cpus, quota, workers):
+    from connect_plugin.config import settings as declared
+
+    cgroup = tmp_path / "cgroup"
+    cgroup.mkdir()
+    if quota is not None:
+        (cgroup / "cpu.max").write_text(quota + "\n")
+    real_quota = declared._cgroup_cpu_quota
+    monkeypatch.setattr(declared, "_cgroup_cpu_quota", lambda: real_quota(cgroup))
+    monkeypatch.setattr(declared.os, "sched_getaffinity", lambda _pid: set(range(cpus)))
+    assert settings_with(tmp_path, keyset).crypto_worker_count == workers
+    assert settings_with(tmp_path, keyset, crypto_workers=3).crypto_worker_count == 3
+
+
+def test_a_cgroup_v1_cpu_quota_counts_too(tmp_path):
+    from connect_plugin.config.settings import _cgroup_cpu_quota
+
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("250000\n")
+    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert _cgroup_cpu_quota(tmp_path) == 2.5
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    assert _cgroup_cpu_quota(tmp_path) is None
+
+
+@pytest.mark.parametrize("value", [-1, 65, "many", 1.5])
+def test_crypto_workers_out_of_range_stops_start_up(tmp_path, keyset, value):
+    with pytest.raises(ConfigError, match="crypto_workers"):
+        settings_with(tmp_path, keyset, crypto_workers=value)

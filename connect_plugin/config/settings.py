@@ -14,6 +14,7 @@ the README.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import Field, dataclass, field, fields
@@ -191,9 +192,10 @@ class Settings:
         doc="the reference's thread count; one event loop serves the requests here, so it is ignored "
             "(run more instances instead; `crypto_workers` sets the processes that read tokens)")
     crypto_workers: int | None = setting(
-        None, parse=v.integer(0, 64), shown_default="one per CPU but the first, up to 4 (none with one CPU)",
+        None, parse=v.integer(0, 64), shown_default="one per usable CPU but the first, up to 4 (none with one CPU)",
         doc="processes beside the plugin's own that read auth-result tokens (the RSA work), so that it "
-            "uses every core; `0`: the plugin's own threads read them")
+            "uses every core (usable CPUs: the process's affinity and a container's CPU quota count); "
+            "`0`: the plugin's own threads read them")
     keep_alive: int = setting(5, parse=v.integer(0, 3600),
                               doc="seconds an idle HTTP keep-alive connection stays open (`0`: no limit)")
 
@@ -435,12 +437,37 @@ class Settings:
         """
         if self.crypto_workers is not None:
             return self.crypto_workers
-        return max(0, min((os.cpu_count() or 1) - 1, 4))
+        return max(0, min(usable_cpus() - 1, 4))
 
     @property
     def log_level_number(self) -> int:
         """The Python logging level for ``log_level``."""
         return LOG_LEVELS[self.log_level]
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may use: its affinity, capped by a cgroup CPU quota (a container's ``--cpus``)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota()
+    return max(1, min(cpus, math.ceil(quota))) if quota else max(1, cpus)
+
+
+def _cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """CPUs' worth of time the cgroup allows (cgroup v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``), if limited."""
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        v1 = root / "cpu"
+        quota_us = int((v1 / "cpu.cfs_quota_us").read_text())
+        return None if quota_us <= 0 else quota_us / int((v1 / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def declared() -> list[tuple[Field[Any], Spec]]:
