@@ -24,9 +24,14 @@ connection runs a ``PASSIVE`` checkpoint every ``CHECKPOINT_INTERVAL``
 seconds, which never waits for the writer nor makes it wait.  That thread
 alone never quite catches up with a writer that never pauses, and the log
 only starts over from its beginning once every frame is back: so when the log
-holds ``RESTART_FRAMES`` or more, the writer checkpoints the few frames left
-after its next commit (no write can add any meanwhile), and the write after
-that starts the log over, cutting the file to ``JOURNAL_SIZE_LIMIT``.
+holds ``RESTART_FRAMES`` or more, the checkpointer makes a second pass at
+once, and if that was quick (the writes are not outrunning it), the writer
+checkpoints the few frames left after its next commit (no write can add any
+meanwhile), and the write after that starts the log over, cutting the file to
+``JOURNAL_SIZE_LIMIT``.  While a cleanup deletes in batches (and for
+``BULK_QUIET`` seconds after), the writer leaves checkpoints alone: each batch
+writes thousands of pages, and a writer copying them would hold up every
+write queued behind it.  The log grows until the cleanup is over.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -52,8 +58,13 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 BUSY_TIMEOUT = 5.0  # seconds a statement waits for another process's lock on the file
 CHECKPOINT_INTERVAL = 1.0  # seconds between checkpoints of the write-ahead log
-#: Frames (pages) in the log beyond which the writer finishes a checkpoint itself, so that the log starts over.
+#: Frames (pages) in the log beyond which the writer finishes a checkpoint itself, so that the log starts over...
 RESTART_FRAMES = 1000
+#: ... if the checkpointer's last pass took at most this long and left at most this many to copy.
+CATCH_UP_SECONDS = 0.010
+CATCH_UP_FRAMES = 256
+#: Seconds after the last bounded delete (of a cleanup) during which the writer finishes no checkpoint.
+BULK_QUIET = 2.0
 #: Bytes the log file is cut back to when it starts over (after a burst, such as a large cleanup, made it long).
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 
@@ -323,10 +334,11 @@ def _connect(path: Path | None, *, autocheckpoint: bool = True) -> sqlite3.Conne
     return conn
 
 
-def _checkpoint(conn: sqlite3.Connection) -> int:
-    """Copy what the log holds back into the database file, never waiting; the frames in the log."""
-    _busy, frames, _done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-    return int(frames)
+def _checkpoint(conn: sqlite3.Connection) -> tuple[int, int, float]:
+    """Copy what the log holds back into the database file, never waiting: frames in the log, copied, seconds."""
+    began = time.monotonic()
+    _busy, frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return int(frames), int(done), time.monotonic() - began
 
 
 def _rows(conn: sqlite3.Connection, stmt: Compiled, values: Mapping[str, Any], step: int = 0) -> list[Row]:
@@ -393,6 +405,7 @@ class SqliteRunner:
         self._inline = None if path is None else _InlineReader(connect, cast(_Lane, self._reader))
         self._checkpointer = None if path is None else _Lane("checkpoint", connect)
         self._checkpoints: asyncio.Task[None] | None = None
+        self._quiet_until = 0.0
 
     def __repr__(self) -> str:
         return "SqliteRunner()"
@@ -413,8 +426,19 @@ class SqliteRunner:
         while True:
             await asyncio.sleep(CHECKPOINT_INTERVAL)
             with contextlib.suppress(StoreUnavailable):  # logged by the lane; the next round tries again
-                if await lane.run(_checkpoint) >= RESTART_FRAMES:
+                frames, _done, _took = await lane.run(_checkpoint)
+                if frames < RESTART_FRAMES:
+                    continue
+                # Again at once: what was written during the first pass.  Only when that was quick and left
+                # little is the rest handed to the writer, whose checkpoint holds up the writes behind it: in
+                # a burst of writes (a large cleanup) that outruns this thread, the log grows until it ends.
+                frames, done, took = await lane.run(_checkpoint)
+                if took <= CATCH_UP_SECONDS and frames - done <= CATCH_UP_FRAMES and not self._bulk():
                     self._writer.catch_up = True
+
+    def _bulk(self) -> bool:
+        """Whether bounded deletes came in the last ``BULK_QUIET`` seconds."""
+        return time.monotonic() < self._quiet_until
 
     async def close(self) -> None:
         """Stop checkpointing, close the connections and stop their threads."""
@@ -441,7 +465,15 @@ class SqliteRunner:
         return await self._writer.run(functools.partial(_first, stmt=stmt, values=values))
 
     async def count(self, stmt: Compiled, values: Mapping[str, Any]) -> int:
-        """One write on the writing lane; rows changed."""
+        """One write on the writing lane (the store's bounded deletes); rows changed.
+
+        While these come (a cleanup deleting in batches), the writer does not
+        finish checkpoints (see the module's notes): the log grows until the
+        cleanup is over, rather than every write waiting for a checkpoint of
+        what the last batch wrote.
+        """
+        self._quiet_until = time.monotonic() + BULK_QUIET
+        self._writer.catch_up = False
         return await self._writer.run(functools.partial(_count, stmt=stmt, values=values))
 
     async def atomically(self, steps: Sequence[Step]) -> list[Row | None]:

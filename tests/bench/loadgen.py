@@ -231,7 +231,7 @@ async def trickle(args: argparse.Namespace) -> dict[str, Any]:
     rec = Recorder()
     codes: list[str] = []
     linked: list[str] = []
-    pending: dict[asyncio.Task[None], float] = {}
+    pending: dict[asyncio.Task[None], tuple[float, str]] = {}
     counter = itertools.count()
 
     async def one(kind: str) -> None:
@@ -278,12 +278,15 @@ async def trickle(args: argparse.Namespace) -> dict[str, Any]:
         if now >= stop_at or (cleaner.done() and now >= began + args.lead + cleanup["seconds"] + args.lead):
             break
         if len(pending) < MAX_PENDING:  # beyond that the server is stalled: the waits are already recorded
-            task = asyncio.create_task(one(next(kinds)))
-            pending[task] = now
+            kind = next(kinds)
+            task = asyncio.create_task(one(kind))
+            pending[task] = (now, kind)
             task.add_done_callback(pending.pop)
         await asyncio.sleep(max(0.0, began + (tick + 1) * args.interval - time.perf_counter()))
     # Requests still unanswered at the end waited at least this long.
-    unanswered = [time.perf_counter() - t for t in pending.values()]
+    ended = time.perf_counter()
+    unanswered = [ended - t for t, _ in pending.values()]
+    rec.slowest += [(ended - t, t, f"{kind} (unanswered)") for t, kind in pending.values()]
     for task in list(pending):
         task.cancel()
     if not cleaner.done():
