@@ -149,13 +149,15 @@ def _upgrade_in_child(url: str, code_secret: bytes) -> None:
     """``migrate.upgrade`` in a fresh process (the URL and secret travel through its stdin, not its command line).
 
     A plain child process, not ``multiprocessing``: that would leave its
-    resource tracker process running beside the server for good.
+    resource tracker process running beside the server for good.  ``-P``: the
+    working directory is not on its ``sys.path`` (a source checkout there would
+    stand in for the installed package).
     """
     import json
     import subprocess
 
     request = json.dumps({"url": url, "code_secret": code_secret.hex()})
-    done = subprocess.run([sys.executable, "-m", "connect_plugin.migrate"],
+    done = subprocess.run([sys.executable, "-P", "-m", "connect_plugin.migrate"],
                           input=request, stdout=subprocess.PIPE, text=True, check=False)
     if done.returncode == 0:
         return

@@ -158,11 +158,16 @@ class _Worker:
 
 
 def _spawn() -> tuple[socket.socket, subprocess.Popen[bytes]]:
-    """Start one worker process: our end of its socket pair, and the process (a fork and exec: milliseconds)."""
+    """Start one worker process: our end of its socket pair, and the process (a fork and exec: milliseconds).
+
+    ``-P``: the working directory is not put on the worker's ``sys.path``, so a
+    checkout of the source where the service happens to be started (as in the
+    README's run command) never stands in for the installed package.
+    """
     ours, theirs = socket.socketpair()
     try:
         proc = subprocess.Popen(  # noqa: S603 (this interpreter and this package's module; no outside input)
-            [sys.executable, "-m", "connect_plugin.crypto_worker", str(theirs.fileno())],
+            [sys.executable, "-P", "-m", "connect_plugin.crypto_worker", str(theirs.fileno())],
             pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         )
     except OSError:

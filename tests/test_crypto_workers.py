@@ -245,3 +245,21 @@ async def test_a_worker_that_cannot_start_is_tried_ever_less_often_while_tokens_
     assert not plugin.runtime.crypto.ready
     started = (await plugin.api.start("report_move")).json
     assert (await plugin.api.post_result(started["attr_url"], mint())).status == 200
+
+
+def test_serve_started_in_a_folder_with_another_connect_plugin_uses_the_installed_one(tmp_path, keyset):
+    """The README's run command starts the service in the source checkout: its children must not import it."""
+    shadow = tmp_path / "connect_plugin"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text('raise ImportError("the working directory\'s connect_plugin was imported")\n')
+    config = write_config(tmp_path / "plugin.toml", keyset, crypto_workers=1,
+                          database_url=f"sqlite:///{tmp_path / 'fresh.sqlite3'}")  # new: migrated in a child
+    server = PluginProcess(config).start()
+    try:
+        wait_for(lambda: len(children(server.proc.pid)) == 1)
+        (worker,) = children(server.proc.pid)
+        time.sleep(1.0)
+        assert not gone(worker), server.output()
+        assert "ImportError" not in server.output()
+    finally:
+        server.terminate()
