@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import json
 import logging
@@ -30,7 +31,7 @@ import subprocess
 import sys
 from typing import Any, cast
 
-from .crypto_worker import HEADER, MAX_MESSAGE, frame, result_from_wire
+from .crypto_worker import HEADER, MAX_MESSAGE, frame, result_from_wire, verified_from_wire
 from .errors import InvalidToken
 from .keys import PrivateKey, PublicKey
 from .model import AuthResult
@@ -188,20 +189,17 @@ class CryptoPool:
         self._policy = policy
         self.workers = [_Worker(self, number) for number in range(count)]
         self.ids = itertools.count()
-        self._ready: list[_Worker] = []
         self._closing = False
         self._restarts: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
-        return f"CryptoPool({len(self.workers)} workers, {len(self._ready)} ready)"
+        return f"CryptoPool({len(self.workers)} workers, {sum(w.ready for w in self.workers)} ready)"
 
     def setup_message(self) -> dict[str, Any]:
         """A worker's first message: the keys (PEM) and the token policy."""
-        policy = self._policy
         return {"decryption_key": [self._decryption_key.kind, self._decryption_key.pem],
                 "signature_key": [self._signature_key.kind, self._signature_key.pem],
-                "policy": {"leeway": policy.leeway, "max_lifetime": policy.max_lifetime,
-                           "issuer": policy.issuer, "audience": policy.audience}}
+                "policy": dataclasses.asdict(self._policy)}
 
     async def start(self) -> None:
         """Start every worker; they become ready in the background."""
@@ -220,16 +218,12 @@ class CryptoPool:
     @property
     def ready(self) -> bool:
         """Whether a worker can take a read now."""
-        return bool(self._ready)
+        return any(worker.ready for worker in self.workers)
 
     def worker_ready(self, worker: _Worker) -> None:
-        if worker not in self._ready:
-            self._ready.append(worker)
         log.info("crypto worker %d ready (process %s)", worker.number, worker.proc.pid if worker.proc else "?")
 
     def worker_lost(self, worker: _Worker) -> None:
-        if worker in self._ready:
-            self._ready.remove(worker)
         if self._closing:
             return
         code = worker.proc.poll() if worker.proc is not None else None
@@ -249,16 +243,15 @@ class CryptoPool:
         task.add_done_callback(self._restarts.discard)
 
     def _pick(self) -> _Worker:
-        if not self._ready:
+        ready = [worker for worker in self.workers if worker.ready]
+        if not ready:
             raise WorkerLost()
-        return min(self._ready, key=lambda worker: len(worker.pending))
+        return min(ready, key=lambda worker: len(worker.pending))
 
     async def receive(self, token: str, now: float) -> VerifiedToken:
         """``tokens.read_verified`` in a worker: the verified token, or ``InvalidToken``, or ``WorkerLost``."""
         answer = await self._pick().call({"op": "receive", "token": token, "now": now})
-        verified = _checked(answer, "verified")
-        return VerifiedToken(result_from_wire(verified["result"]), float(verified["expires_at"]),
-                             str(verified["replay_key"]))
+        return verified_from_wire(_checked(answer, "verified"))
 
     async def reread(self, token: str) -> AuthResult:
         """``tokens.read_auth_result`` without time checks, in a worker (raises like ``receive``)."""

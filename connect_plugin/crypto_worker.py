@@ -31,7 +31,7 @@ from typing import Any
 from .errors import InvalidToken
 from .keys import load_private_key, load_public_key
 from .model import AuthResult
-from .tokens import TokenPolicy, read_auth_result, read_verified
+from .tokens import TokenPolicy, VerifiedToken, read_auth_result, read_verified
 
 HEADER = struct.Struct(">I")
 #: The largest message either side accepts (a token is at most ``max_body_size``, itself capped far below this).
@@ -52,6 +52,17 @@ def result_to_wire(result: AuthResult) -> dict[str, Any]:
 def result_from_wire(data: dict[str, Any]) -> AuthResult:
     """The ``AuthResult`` that ``result_to_wire`` wrote."""
     return AuthResult(data["status"], data["attributes"], data["session_url"])
+
+
+def verified_to_wire(verified: VerifiedToken) -> dict[str, Any]:
+    """A ``VerifiedToken`` as a JSON object (``verified_from_wire`` reads it back)."""
+    return {"result": result_to_wire(verified.result), "expires_at": verified.expires_at,
+            "replay_key": verified.replay_key}
+
+
+def verified_from_wire(data: dict[str, Any]) -> VerifiedToken:
+    """The ``VerifiedToken`` that ``verified_to_wire`` wrote."""
+    return VerifiedToken(result_from_wire(data["result"]), float(data["expires_at"]), str(data["replay_key"]))
 
 
 class _Reader:
@@ -94,8 +105,7 @@ def answer(request: dict[str, Any], decryption: Any, signature: Any, policy: Tok
     try:
         if request.get("op") == "receive":
             verified = read_verified(request["token"], decryption, signature, policy, now=float(request["now"]))
-            return {"id": ident, "verified": {"result": result_to_wire(verified.result),
-                                              "expires_at": verified.expires_at, "replay_key": verified.replay_key}}
+            return {"id": ident, "verified": verified_to_wire(verified)}
         if request.get("op") == "reread":
             result = read_auth_result(request["token"], decryption, signature, policy, check_expiry=False)
             return {"id": ident, "result": result_to_wire(result)}

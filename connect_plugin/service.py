@@ -20,7 +20,7 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -307,21 +307,23 @@ class FlowService:
         return verified.result, stored
 
     async def _read_verified(self, token: str, now: float) -> tokens.VerifiedToken:
-        """``tokens.read_verified`` in a crypto worker when one is ready, else on a receipt thread."""
-        if self.crypto is not None and self.crypto.ready:
-            with contextlib.suppress(WorkerLost):
-                return await self.crypto.receive(token, now)
-        return await self._off_loop(self._receipts, tokens.read_verified, token, self.settings.decryption_key,
-                                    self.settings.signature_key, self.policy, now=now)
+        """``tokens.read_verified``: in a crypto worker, else on a receipt thread."""
+        return await self._read_token(lambda crypto: crypto.receive(token, now), self._receipts,
+                                      tokens.read_verified, token, now=now)
 
     async def _reread(self, jwe: str) -> AuthResult:
         """A stored result, decrypted again (its time was checked when it arrived)."""
+        return await self._read_token(lambda crypto: crypto.reread(jwe), self._rereads,
+                                      tokens.read_auth_result, jwe, check_expiry=False)
+
+    async def _read_token(self, in_worker: Callable[[CryptoPool], Awaitable[T]], threads: ThreadPoolExecutor,
+                          read: Callable[..., T], token: str, **options: Any) -> T:
+        """A token read in a crypto worker when one is ready; else, or if it is lost meanwhile, on ``threads``."""
         if self.crypto is not None and self.crypto.ready:
             with contextlib.suppress(WorkerLost):
-                return await self.crypto.reread(jwe)
-        return await self._off_loop(
-            self._rereads, tokens.read_auth_result, jwe, self.settings.decryption_key, self.settings.signature_key,
-            self.policy, check_expiry=False)
+                return await in_worker(self.crypto)
+        return await self._off_loop(threads, read, token, self.settings.decryption_key, self.settings.signature_key,
+                                    self.policy, **options)
 
     def _receipt_room(self) -> None:
         """``TooManyRequests`` while ``MAX_PENDING_RECEIPTS`` tokens wait for the receipt threads."""

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -185,9 +186,18 @@ async def test_the_plugin_answers_before_its_workers_are_ready_and_stops_them_wh
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_crypto_workers_zero_reads_tokens_on_the_plugins_threads(plugin_factory):
+async def test_crypto_workers_zero_reads_tokens_on_the_plugins_threads(plugin_factory, mint, monkeypatch):
+    threads: list[str] = []
+    real = jwe.decrypt
+    monkeypatch.setattr(jwe, "decrypt", lambda *a, **k: threads.append(threading.current_thread().name)
+                        or real(*a, **k))
     plugin = await plugin_factory(crypto_workers=0)
     assert plugin.runtime.crypto is None
+    started = (await plugin.api.start("report_move")).json
+    assert (await plugin.api.post_result(started["attr_url"], mint())).status == 200
+    assert (await plugin.api.link(dtmf_of(started), CONTACT)).status == 200
+    assert (await plugin.api.info(CONTACT)).json["auth_result"]["attributes"] == {"email": "jane@example.com"}
+    assert [name.rsplit("_", 1)[0] for name in threads] == ["connect-plugin-receipt", "connect-plugin-reread"]
 
 
 def children(pid: int) -> list[int]:
