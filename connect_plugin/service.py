@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +27,7 @@ from typing import Any, TypeVar
 from . import codes, tokens
 from .budget import WINDOW_SECONDS, LinkBudget
 from .config import Settings
+from .config.settings import usable_cpus
 from .crypto_pool import CryptoPool, WorkerLost
 from .display import DisplayWatch, display_labels
 from .errors import CodesExhausted, CodeTaken, InvalidToken, NotFound, PluginError, TokenReused, TooManyRequests
@@ -44,7 +44,7 @@ DTMF_ALPHABET = frozenset("0123456789")
 #: Threads that check tokens on receipt (untrusted input): enough to use the cores, few enough to leave the
 #: event loop one.  Stored results, read again for agents and feedback, have a thread of their own, so a flood
 #: of junk tokens never queues in front of an agent's read.
-CRYPTO_THREADS = max(1, min(4, (os.cpu_count() or 1) // 2))
+CRYPTO_THREADS = max(1, min(4, usable_cpus() // 2))
 #: Receipts that may wait for a crypto thread at once; beyond, a token is refused at once (429, Retry-After: 1)
 #: without any decryption: a flood of tokens for a live code cannot pile up work the event loop must carry.
 MAX_PENDING_RECEIPTS = 16

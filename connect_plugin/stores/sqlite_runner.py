@@ -292,7 +292,7 @@ class _WriteLane:
         if self._conn is None:
             return
         try:
-            _busy, frames, done = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            frames, done, _took = _checkpoint(self._conn)
         except sqlite3.Error as error:
             log.warning("checkpoint by the writer failed: %s", type(error).__name__)
             return
