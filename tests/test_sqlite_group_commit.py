@@ -8,6 +8,7 @@ others of its group stored, and nothing is answered before its commit.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import sqlite3
 import time
 
@@ -111,3 +112,45 @@ def test_a_log_written_to_without_pause_still_starts_over(sqlite_url: str, monke
     # Without starting over, every frame ever written stays in the log: over 100 MB by now.
     assert log_bytes < 10_000_000, f"{log_bytes} bytes of log after {written} writes"
     assert catch_ups > 0
+
+
+def idle_sessions(url: str, count: int) -> None:
+    """``count`` idle sessions written straight into the migrated file, keys spread as real ones are."""
+    old = time.time() - 30 * 24 * 3600
+    path = sqlite_path(url)
+    assert path is not None
+    with sqlite3.connect(path) as conn:
+        conn.executemany(
+            "INSERT INTO comm_session (code_key, result_key, purpose, contact_id, feedback, created_at, last_activity)"
+            " VALUES (?, ?, 'report_move', ?, 0, ?, ?)",
+            ((hashlib.sha256(b"code %d" % n).hexdigest(), hashlib.sha256(b"result %d" % n).hexdigest(),
+              hashlib.sha256(b"contact %d" % n).hexdigest(), old, old) for n in range(count)))
+        conn.commit()
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the load's own pages are not the cleanup's
+
+
+def test_a_cleanup_of_many_sessions_keeps_the_log_short(sqlite_url: str) -> None:
+    """Each bounded delete waits until the last one's pages are checkpointed: the log never holds the cleanup."""
+    path = sqlite_path(sqlite_url)
+    assert path is not None
+    wal = path.with_name(path.name + "-wal")
+
+    async def clean_up() -> tuple[int, int, int]:
+        store = SqlStore(sqlite_url)
+        await store.open()
+        try:
+            idle_sessions(sqlite_url, 30_000)
+            deleted, longest, batch = 0, 0, 500
+            while True:  # as the flow service's cleanup does: bounded deletes until one comes back short
+                n = await store.delete_idle(time.time() - 3600, batch)
+                deleted += n
+                longest = max(longest, wal.stat().st_size)
+                if n < batch:
+                    return deleted, longest, len(rows(sqlite_url, "SELECT id FROM comm_session"))
+        finally:
+            await store.close()
+
+    deleted, longest, left = asyncio.run(clean_up())
+    assert (deleted, left) == (30_000, 0)
+    # Paced, about 5 MB; unpaced, the log held every page every batch wrote (three indexes on random keys): 220 MB.
+    assert longest < 20_000_000, f"{longest} bytes of log while deleting {deleted} sessions"

@@ -28,10 +28,14 @@ holds ``RESTART_FRAMES`` or more, the checkpointer makes a second pass at
 once, and if that was quick (the writes are not outrunning it), the writer
 checkpoints the few frames left after its next commit (no write can add any
 meanwhile), and the write after that starts the log over, cutting the file to
-``JOURNAL_SIZE_LIMIT``.  While a cleanup deletes in batches (and for
-``BULK_QUIET`` seconds after), the writer leaves checkpoints alone: each batch
-writes thousands of pages, and a writer copying them would hold up every
-write queued behind it.  The log grows until the cleanup is over.
+``JOURNAL_SIZE_LIMIT``.  A cleanup's bounded deletes are paced by the
+checkpointer: each batch writes thousands of pages (three of the session
+table's indexes are on random keys), and a batch waits until the last one is
+checkpointed.  So the log stays short during a cleanup of a million sessions
+too (without that pacing it grew by gigabytes, and starting it over at the
+end held every write for seconds), and each checkpoint's ``fsync`` has one
+batch to write, not a second's worth, which a commit queued behind it would
+wait for.
 """
 
 from __future__ import annotations
@@ -63,8 +67,6 @@ RESTART_FRAMES = 1000
 #: ... if the checkpointer's last pass took at most this long and left at most this many to copy.
 CATCH_UP_SECONDS = 0.010
 CATCH_UP_FRAMES = 256
-#: Seconds after the last bounded delete (of a cleanup) during which the writer finishes no checkpoint.
-BULK_QUIET = 2.0
 #: Bytes the log file is cut back to when it starts over (after a burst, such as a large cleanup, made it long).
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 
@@ -405,7 +407,8 @@ class SqliteRunner:
         self._inline = None if path is None else _InlineReader(connect, cast(_Lane, self._reader))
         self._checkpointer = None if path is None else _Lane("checkpoint", connect)
         self._checkpoints: asyncio.Task[None] | None = None
-        self._quiet_until = 0.0
+        #: The checkpoint of the last bounded delete's pages, which the next one waits for.
+        self._paced: asyncio.Future[Any] | None = None
 
     def __repr__(self) -> str:
         return "SqliteRunner()"
@@ -430,15 +433,10 @@ class SqliteRunner:
                 if frames < RESTART_FRAMES:
                     continue
                 # Again at once: what was written during the first pass.  Only when that was quick and left
-                # little is the rest handed to the writer, whose checkpoint holds up the writes behind it: in
-                # a burst of writes (a large cleanup) that outruns this thread, the log grows until it ends.
+                # little is the rest handed to the writer, whose checkpoint holds up the writes behind it.
                 frames, done, took = await lane.run(_checkpoint)
-                if took <= CATCH_UP_SECONDS and frames - done <= CATCH_UP_FRAMES and not self._bulk():
+                if took <= CATCH_UP_SECONDS and frames - done <= CATCH_UP_FRAMES:
                     self._writer.catch_up = True
-
-    def _bulk(self) -> bool:
-        """Whether bounded deletes came in the last ``BULK_QUIET`` seconds."""
-        return time.monotonic() < self._quiet_until
 
     async def close(self) -> None:
         """Stop checkpointing, close the connections and stop their threads."""
@@ -447,6 +445,8 @@ class SqliteRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._checkpoints
             self._checkpoints = None
+        if self._paced is not None:
+            await self._paced
         await self._writer.close()
         if self._inline is not None:
             self._inline.close()
@@ -467,14 +467,21 @@ class SqliteRunner:
     async def count(self, stmt: Compiled, values: Mapping[str, Any]) -> int:
         """One write on the writing lane (the store's bounded deletes); rows changed.
 
-        While these come (a cleanup deleting in batches), the writer does not
-        finish checkpoints (see the module's notes): the log grows until the
-        cleanup is over, rather than every write waiting for a checkpoint of
-        what the last batch wrote.
+        Paced by the checkpointer (see the module's notes): this waits until
+        the pages of the last such write are checkpointed, then writes, then
+        has the checkpointer copy what it wrote, while other writes go on.
         """
-        self._quiet_until = time.monotonic() + BULK_QUIET
-        self._writer.catch_up = False
-        return await self._writer.run(functools.partial(_count, stmt=stmt, values=values))
+        if self._paced is not None:
+            await self._paced
+        changed = await self._writer.run(functools.partial(_count, stmt=stmt, values=values))
+        if self._checkpointer is not None and changed:
+            self._paced = asyncio.ensure_future(self._checkpoint_once(self._checkpointer))
+        return changed
+
+    @staticmethod
+    async def _checkpoint_once(lane: _Lane) -> None:
+        with contextlib.suppress(StoreUnavailable):  # logged by the lane; the checkpoints go on
+            await lane.run(_checkpoint)
 
     async def atomically(self, steps: Sequence[Step]) -> list[Row | None]:
         """The steps in one ``BEGIN IMMEDIATE`` transaction, on the writing lane."""

@@ -19,8 +19,9 @@ Three modes, each printing one JSON object on stdout:
     one request every ``--interval`` seconds (start, link, session_info in
     turn), each on a free connection (more are opened while answers are
     late); after ``--lead`` seconds it sends ``GET /clean_db`` and keeps on
-    until that answers, then ``--lead`` seconds more: the longest wait of any
-    request while the cleanup runs.
+    until that answers, then ``--tail`` seconds more (what a store does once
+    a cleanup is over, such as settling its log, counts too): the longest
+    wait of any request while the cleanup runs and just after.
 
     python -m tests.bench.loadgen paced --port 8000 --rate 20 --seconds 10 --tokens FILE --prefix p1
 """
@@ -275,7 +276,7 @@ async def trickle(args: argparse.Namespace) -> dict[str, Any]:
     kinds = itertools.cycle((START, LINK, INFO))
     for tick in itertools.count():
         now = time.perf_counter()
-        if now >= stop_at or (cleaner.done() and now >= began + args.lead + cleanup["seconds"] + args.lead):
+        if now >= stop_at or (cleaner.done() and now >= began + args.lead + cleanup["seconds"] + args.tail):
             break
         if len(pending) < MAX_PENDING:  # beyond that the server is stalled: the waits are already recorded
             kind = next(kinds)
@@ -316,7 +317,8 @@ def main() -> None:
                         help="serial: another server to take turns with")
     parser.add_argument("--rounds", type=int, default=10, help="serial: turns per server")
     parser.add_argument("--interval", type=float, default=0.01, help="trickle: seconds between requests")
-    parser.add_argument("--lead", type=float, default=1.0, help="trickle: seconds before and after the cleanup")
+    parser.add_argument("--lead", type=float, default=1.0, help="trickle: seconds before the cleanup")
+    parser.add_argument("--tail", type=float, default=5.0, help="trickle: seconds after the cleanup answered")
     parser.add_argument("--max-seconds", type=float, default=120.0, help="trickle: hard stop")
     args = parser.parse_args()
     args.token_list = Path(args.tokens).read_bytes().split() if args.tokens else []

@@ -62,6 +62,7 @@ class Counts:
     rss_max_seconds: float
     starts: int
     trickle_lead: float = 1.0
+    trickle_tail: float = 5.0  # past the SQLite checkpointer's interval: a store settling after a cleanup counts
     bound_after: bool = True  # measure B again after the peak run (the smoke run saves the seconds)
 
 
@@ -73,7 +74,7 @@ QUICK = Counts(bare_seconds=2, rsa_seconds=1, warm_seconds=2, peak_seconds=4, pa
                rss_max_seconds=20, starts=2)
 SMOKE = Counts(bare_seconds=1, rsa_seconds=0.3, warm_seconds=1, peak_seconds=1, paced_seconds=1,
                serial_sessions=4, scale_small=100, scale_large=300, rss_sessions=100_000,
-               rss_max_seconds=1, starts=1, trickle_lead=0.3, bound_after=False)
+               rss_max_seconds=1, starts=1, trickle_lead=0.3, trickle_tail=0.3, bound_after=False)
 
 
 def code_version() -> str:
@@ -184,8 +185,9 @@ def scale_and_cleanup(space: harness.Workspace, db: str, urls: tuple[str, str], 
         small_server.terminate()
         rows_before = bulk.count(large_url)
         progress(f"{db}: cleanup of {rows_before:,} sessions under a trickle of requests")
-        trickle = harness.loadgen("trickle", large_server.port, "--prefix", f"{db}-trickle", "--max-seconds", "120",
-                                  "--lead", str(counts.trickle_lead), timeout=300)
+        trickle = harness.loadgen("trickle", large_server.port, "--prefix", f"{db}-trickle", "--max-seconds", "180",
+                                  "--lead", str(counts.trickle_lead), "--tail", str(counts.trickle_tail),
+                                  timeout=300)
         rows_after = bulk.count(large_url)
         inside = time.monotonic() - began < CLEANUP_INTERVAL - 5
     finally:
