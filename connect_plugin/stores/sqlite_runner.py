@@ -408,7 +408,7 @@ class SqliteRunner:
         self._checkpointer = None if path is None else _Lane("checkpoint", connect)
         self._checkpoints: asyncio.Task[None] | None = None
         #: The checkpoint of the last bounded delete's pages, which the next one waits for.
-        self._paced: asyncio.Future[Any] | None = None
+        self._paced: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return "SqliteRunner()"
@@ -475,7 +475,7 @@ class SqliteRunner:
             await self._paced
         changed = await self._writer.run(functools.partial(_count, stmt=stmt, values=values))
         if self._checkpointer is not None and changed:
-            self._paced = asyncio.ensure_future(self._checkpoint_once(self._checkpointer))
+            self._paced = asyncio.create_task(self._checkpoint_once(self._checkpointer))
         return changed
 
     @staticmethod
