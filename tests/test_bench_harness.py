@@ -75,6 +75,9 @@ def test_perf_smoke_run_measures_every_figure_without_an_unexpected_answer(tmp_p
     assert rss["errors"] == 0
     assert rss["clean_db_status"] == 200
     assert rss["start_mb"] > 0
+    # PSS counts shared pages once: never above the summed RSS, and not nothing.
+    assert all(0 < pss <= total for pss, total in zip(rss["pss_mb"], (rss["start_mb"], rss["after_sessions_mb"],
+                                                                     rss["after_cleanup_mb"]), strict=True))
     assert figures["start"]["median_s"] > 0
     assert {t["figure"] for t in figures["targets"]} >= {
         "SQLite: sessions/s / B", "SQLite: /link_phone p99 at half peak (ms)",

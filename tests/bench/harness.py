@@ -105,6 +105,11 @@ class Server(PluginProcess):
         assert self.proc is not None
         return sum(rss_mb(pid) for pid in process_tree(self.proc.pid))
 
+    def total_pss_mb(self) -> float:
+        """The proportional set sizes of the server and its child processes, added up, in MB."""
+        assert self.proc is not None
+        return sum(pss_mb(pid) for pid in process_tree(self.proc.pid))
+
     def workers(self) -> int:
         """How many child processes the server runs now."""
         assert self.proc is not None
@@ -117,6 +122,19 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024 / 1e6
     raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def pss_mb(pid: int) -> float:
+    """Proportional set size of a process (``/proc/<pid>/smaps_rollup``), in MB: each shared page counted once.
+
+    Added up over the server and its workers, this is close to what a
+    container's memory limit counts; summed RSS counts the pages of the
+    shared libraries (libpython, OpenSSL) once per process.
+    """
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) * 1024 / 1e6
+    raise RuntimeError(f"no Pss for process {pid}")
 
 
 def process_tree(pid: int) -> list[int]:

@@ -211,7 +211,8 @@ def memory(space: harness.Workspace, db: str, url: str, counts: Counts, rate: fl
     """RSS at start, after ``rss_sessions`` whole sessions (or as many as fit) and after their cleanup.
 
     RSS is the server's and its crypto workers', added up (``main_mb`` has the
-    server process's own, at the same three moments).
+    server process's own, and ``pss_mb`` the processes' PSS added up, at the
+    same three moments).
 
     ``rate`` is the peak measured before: it sizes the token pool and the run,
     which stops at ``rss_sessions`` or after ``rss_max_seconds`` (by default
@@ -230,14 +231,14 @@ def memory(space: harness.Workspace, db: str, url: str, counts: Counts, rate: fl
     try:
         time.sleep(WORKERS_READY)
         workers = server.workers()
-        at_start, main_at_start = server.total_rss_mb(), server.rss_mb()
+        at_start, main_at_start, pss_at_start = server.total_rss_mb(), server.rss_mb(), server.total_pss_mb()
         with harness.RssSampler(server.total_rss_mb) as samples:
             run = harness.wrk(server.port, "session.lua", seconds, str(tokens), f"{db}-rss", str(per_thread))
-        after, main_after = server.total_rss_mb(), server.rss_mb()
+        after, main_after, pss_after = server.total_rss_mb(), server.rss_mb(), server.total_pss_mb()
         time.sleep(1.2)  # session_ttl = 1: every session is idle now
         status, clean_seconds = get(server.port, "/clean_db")
         time.sleep(0.5)
-        cleaned, main_cleaned = server.total_rss_mb(), server.rss_mb()
+        cleaned, main_cleaned, pss_cleaned = server.total_rss_mb(), server.rss_mb(), server.total_pss_mb()
     finally:
         server.terminate()
     done = run["sessions"]
@@ -248,6 +249,7 @@ def memory(space: harness.Workspace, db: str, url: str, counts: Counts, rate: fl
         slope = harness.slope([t for t, _ in half], [mb for _, mb in half])  # MB per second
         projected = after + slope * (counts.rss_sessions - done) / max(done / run["seconds"], 1e-9)
     return {"workers": workers, "main_mb": [round(main_at_start, 1), round(main_after, 1), round(main_cleaned, 1)],
+            "pss_mb": [round(pss_at_start, 1), round(pss_after, 1), round(pss_cleaned, 1)],
             "start_mb": round(at_start, 1), "sessions": done, "after_sessions_mb": round(after, 1),
             "projected_mb": round(projected, 1), "target_sessions": counts.rss_sessions,
             "after_cleanup_mb": round(cleaned, 1), "clean_db_status": status,

@@ -100,6 +100,10 @@ def render(r: dict[str, Any]) -> str:
                   f"(clean_db {m['clean_db_status']} in {m['clean_db_seconds']} s)"]
         if main:
             lines.append(f"  the server process alone: {main[0]:.1f} / {main[1]:.1f} / {main[2]:.1f} MB")
+        if m.get("pss_mb"):
+            pss = m["pss_mb"]
+            lines.append(f"  PSS of the server and its workers (shared library pages counted once, closer to what a "
+                         f"container's memory limit counts): {pss[0]:.1f} / {pss[1]:.1f} / {pss[2]:.1f} MB")
         if m["sessions"] < m["target_sessions"]:
             lines.append(f"  projected at {m['target_sessions']:,} sessions (growth over the run's second half): "
                          f"{m['projected_mb']:.1f} MB")
