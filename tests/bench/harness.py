@@ -95,20 +95,16 @@ class Server(PluginProcess):
         first_answer(self, time.perf_counter(), timeout)
         return self
 
-    def rss_mb(self) -> float:
-        """The server process's resident set (``VmRSS``), in MB."""
-        assert self.proc is not None
-        return rss_mb(self.proc.pid)
-
     def total_rss_mb(self) -> float:
         """The resident sets of the server and its child processes (crypto workers), added up, in MB."""
         assert self.proc is not None
         return sum(rss_mb(pid) for pid in process_tree(self.proc.pid))
 
-    def total_pss_mb(self) -> float:
-        """The proportional set sizes of the server and its child processes, added up, in MB."""
+    def footprint(self) -> tuple[float, float, float]:
+        """MB: the RSS of the server and its child processes added up, the server's own RSS, their PSS added up."""
         assert self.proc is not None
-        return sum(pss_mb(pid) for pid in process_tree(self.proc.pid))
+        tree = process_tree(self.proc.pid)
+        return sum(rss_mb(pid) for pid in tree), rss_mb(self.proc.pid), sum(pss_mb(pid) for pid in tree)
 
     def workers(self) -> int:
         """How many child processes the server runs now."""

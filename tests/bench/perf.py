@@ -231,28 +231,29 @@ def memory(space: harness.Workspace, db: str, url: str, counts: Counts, rate: fl
     try:
         time.sleep(WORKERS_READY)
         workers = server.workers()
-        at_start, main_at_start, pss_at_start = server.total_rss_mb(), server.rss_mb(), server.total_pss_mb()
+        at_start = server.footprint()
         with harness.RssSampler(server.total_rss_mb) as samples:
             run = harness.wrk(server.port, "session.lua", seconds, str(tokens), f"{db}-rss", str(per_thread))
-        after, main_after, pss_after = server.total_rss_mb(), server.rss_mb(), server.total_pss_mb()
+        after = server.footprint()
         time.sleep(1.2)  # session_ttl = 1: every session is idle now
         status, clean_seconds = get(server.port, "/clean_db")
         time.sleep(0.5)
-        cleaned, main_cleaned, pss_cleaned = server.total_rss_mb(), server.rss_mb(), server.total_pss_mb()
+        cleaned = server.footprint()
     finally:
         server.terminate()
     done = run["sessions"]
-    projected = after
+    moments = list(zip(at_start, after, cleaned, strict=True))  # (start, after, cleaned) of each measure
+    projected = after[0]
     if done < counts.rss_sessions and len(samples) >= 4:
         # Sessions came at a steady rate: time stands for sessions.  Slope over the second half.
         half = samples[len(samples) // 2:]
         slope = harness.slope([t for t, _ in half], [mb for _, mb in half])  # MB per second
-        projected = after + slope * (counts.rss_sessions - done) / max(done / run["seconds"], 1e-9)
-    return {"workers": workers, "main_mb": [round(main_at_start, 1), round(main_after, 1), round(main_cleaned, 1)],
-            "pss_mb": [round(pss_at_start, 1), round(pss_after, 1), round(pss_cleaned, 1)],
-            "start_mb": round(at_start, 1), "sessions": done, "after_sessions_mb": round(after, 1),
+        projected = after[0] + slope * (counts.rss_sessions - done) / max(done / run["seconds"], 1e-9)
+    total, main, pss = ([round(mb, 1) for mb in measure] for measure in moments)
+    return {"workers": workers, "main_mb": main, "pss_mb": pss,
+            "start_mb": total[0], "sessions": done, "after_sessions_mb": total[1],
             "projected_mb": round(projected, 1), "target_sessions": counts.rss_sessions,
-            "after_cleanup_mb": round(cleaned, 1), "clean_db_status": status,
+            "after_cleanup_mb": total[2], "clean_db_status": status,
             "clean_db_seconds": round(clean_seconds, 2), "errors": run["errors"], "dry_threads": run["dry_threads"],
             "samples": [(round(t, 1), round(mb, 1)) for t, mb in samples]}
 
