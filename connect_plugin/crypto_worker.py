@@ -1,7 +1,7 @@
 """A crypto worker process: reads auth-result tokens for the plugin, on a core of its own.
 
 The plugin (``crypto_pool.CryptoPool``) starts ``crypto_workers`` of these as
-``python -m connect_plugin.crypto_worker FD``, where ``FD`` is its end of a
+``python -P -m connect_plugin.crypto_worker FD``, where ``FD`` is its end of a
 private socket pair.  Nothing secret is on the command line or in the
 environment: the keys and the token policy come as the first message on the
 socket.  Each message either way is a 4-byte big-endian length and a JSON
@@ -133,7 +133,7 @@ def serve(sock: socket.socket) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m connect_plugin.crypto_worker FD``."""
+    """``python -P -m connect_plugin.crypto_worker FD``."""
     args = sys.argv[1:] if argv is None else argv
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the plugin decides when to stop: it closes the socket
     sock = socket.socket(fileno=int(args[0]))

@@ -151,12 +151,9 @@ class _InlineReader:
                 self._conn = self._connect()
                 self._conn.execute("PRAGMA busy_timeout=0")
             return work(self._conn)
-        except sqlite3.OperationalError as error:
-            if error.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                return await self.fallback.run(work)
-            self._drop()
-            raise _unavailable(error) from None
         except (sqlite3.Error, OSError) as error:
+            if getattr(error, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                return await self.fallback.run(work)
             self._drop()  # the file may have gone or changed: open it again next time
             raise _unavailable(error) from None
 
